@@ -1,0 +1,1 @@
+"""The pipeline's stages: fetch -> preprocess -> train -> evaluate (see dvc.yaml)."""

@@ -1,0 +1,190 @@
+"""Train stage: fit the CNN on the training split, early-stopping on the validation split.
+
+Reads: data/processed/{train,val}.npz and params.yaml `train`.
+Writes: models/model.h5 (HDF5; `keras.models.load_model` loads it with no custom objects) and, through
+        dvclive, metrics/train/: per-epoch loss and accuracy for train and validation under plots/metrics/
+        (DVC plots data) and metrics.json (last epoch, epochs run, best epoch and validation accuracy,
+        training wall time). The test set is never read here.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from dvclive import Live  # noqa: E402
+from dvclive.keras import DVCLiveCallback  # noqa: E402
+
+from stages import common  # noqa: E402
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int
+    deterministic: bool
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    warmup_epochs: int
+    label_smoothing: float
+    filters: list[int]
+    convs_per_block: int
+    kernel_size: int
+    padding: str
+    batch_norm: bool
+    block_dropout: float
+    dense_units: list[int]
+    dense_dropout: float
+    rotation_deg: float
+    shift: float
+    zoom: float
+    monitor: str
+    patience: int
+
+
+def read_params() -> TrainParams:
+    s = common.load_section("train")
+    params = TrainParams(
+        seed=s.int("seed", lo=0),
+        deterministic=s.bool("deterministic"),
+        epochs=s.int("epochs", lo=1),
+        batch_size=s.int("batch_size", lo=1),
+        learning_rate=s.float("learning_rate", lo=0, hi=1, lo_open=True),
+        warmup_epochs=s.int("warmup_epochs", lo=0),
+        label_smoothing=s.float("label_smoothing", lo=0, hi=1, hi_open=True),
+        filters=s.int_list("model.filters"),
+        convs_per_block=s.int("model.convs_per_block", lo=1),
+        kernel_size=s.int("model.kernel_size", lo=1),
+        padding=s.choice("model.padding", ("valid", "same")),
+        batch_norm=s.bool("model.batch_norm"),
+        block_dropout=s.float("model.block_dropout", lo=0, hi=1, hi_open=True),
+        dense_units=s.int_list("model.dense_units", allow_empty=True),
+        dense_dropout=s.float("model.dense_dropout", lo=0, hi=1, hi_open=True),
+        rotation_deg=s.float("augmentation.rotation_deg", lo=0, hi=180),
+        shift=s.float("augmentation.shift", lo=0, hi=1, hi_open=True),
+        zoom=s.float("augmentation.zoom", lo=0, hi=1, hi_open=True),
+        monitor=s.choice("early_stopping.monitor", ("val_accuracy", "val_loss")),
+        patience=s.int("early_stopping.patience", lo=1),
+    )
+    s.check_no_unknown()
+    return params
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Same params, same model: seed Python, NumPy and TF, and optionally force deterministic TF ops."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def build_model(p: TrainParams) -> keras.Model:
+    """Conv blocks (conv [+BN] + ReLU, repeated; max pool; dropout), dense layers, softmax over 10 classes."""
+    size = common.IMAGE_SIZE
+    layers: list[keras.layers.Layer] = [keras.Input(shape=(size, size, 1), name="image")]
+    for filters in p.filters:
+        for _ in range(p.convs_per_block):
+            layers.append(keras.layers.Conv2D(filters, p.kernel_size, padding=p.padding, use_bias=not p.batch_norm))
+            if p.batch_norm:
+                layers.append(keras.layers.BatchNormalization())
+            layers.append(keras.layers.ReLU())
+        layers += [keras.layers.MaxPooling2D(2), keras.layers.Dropout(p.block_dropout)]
+    layers.append(keras.layers.Flatten())
+    for units in p.dense_units:
+        layers.append(keras.layers.Dense(units, use_bias=not p.batch_norm))
+        if p.batch_norm:
+            layers.append(keras.layers.BatchNormalization())
+        layers += [keras.layers.ReLU(), keras.layers.Dropout(p.dense_dropout)]
+    layers.append(keras.layers.Dense(common.NUM_CLASSES, activation="softmax", name="digit"))
+    try:
+        return keras.Sequential(layers, name="mnist_cnn")
+    except ValueError as exc:
+        raise common.PipelineError(
+            f"train.model cannot be built ({str(exc).splitlines()[0]}); the blocks shrink the 28x28 image "
+            "to nothing: use fewer filters entries, a smaller kernel_size or padding: same"
+        )
+
+
+def build_augmenter(p: TrainParams) -> keras.Sequential:
+    """Random rotation, shift and zoom, filling with the black background; applied to training batches only."""
+    fill = {"fill_mode": "constant", "fill_value": 0.0, "seed": p.seed}
+    return keras.Sequential([
+        keras.layers.RandomRotation(p.rotation_deg / 360.0, **fill),
+        keras.layers.RandomTranslation(p.shift, p.shift, **fill),
+        keras.layers.RandomZoom(p.zoom, **fill),
+    ], name="augmentation")
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                 augmenter: keras.Sequential | None = None) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if augmenter is not None:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augmenter is not None:
+        ds = ds.map(lambda images, labels: (augmenter(images, training=True), labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate_schedule(p: TrainParams, steps_per_epoch: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warm-up to learning_rate, then cosine decay to zero over the remaining epochs."""
+    warmup = min(p.warmup_epochs, p.epochs - 1) * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=p.learning_rate if warmup == 0 else p.learning_rate / 100,
+        decay_steps=max(p.epochs * steps_per_epoch - warmup, 1),
+        warmup_target=p.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
+    path = common.processed_path(split)
+    try:
+        with np.load(path) as data:
+            return data["x"], data["y"]
+    except FileNotFoundError:
+        raise common.PipelineError(f"{path} is missing; run the preprocess stage first (`dvc repro preprocess`)")
+
+
+def main() -> None:
+    p = read_params()
+    seed_everything(p.seed, p.deterministic)
+    train_x, train_y = load_split("train")
+    val_x, val_y = load_split("val")
+    model = build_model(p)
+    model.summary()
+    steps_per_epoch = -(-len(train_x) // p.batch_size)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(p, steps_per_epoch)),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=p.label_smoothing),
+        metrics=["accuracy"],
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=p.monitor, mode="max" if p.monitor == "val_accuracy" else "min",
+        patience=p.patience, restore_best_weights=True, verbose=1,
+    )
+    with Live(dir=str(common.TRAIN_LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
+        started = time.perf_counter()
+        history = model.fit(
+            make_dataset(train_x, train_y, p.batch_size, p.seed, build_augmenter(p)),
+            validation_data=make_dataset(val_x, val_y, 1024, p.seed),
+            epochs=p.epochs, callbacks=[early_stopping, DVCLiveCallback(live=live)], verbose=2,
+        )
+        live.summary["train_time_s"] = round(time.perf_counter() - started, 1)
+        live.summary["epochs_run"] = len(history.history["loss"])
+        live.summary["best_epoch"] = early_stopping.best_epoch + 1
+        live.summary["best_val_accuracy"] = float(history.history["val_accuracy"][early_stopping.best_epoch])
+    with common.atomic_path(common.MODEL_PATH) as tmp:
+        model.save(tmp, include_optimizer=False)
+    print(f"saved {common.MODEL_PATH.relative_to(common.ROOT)}; best epoch {live.summary['best_epoch']}, "
+          f"val accuracy {live.summary['best_val_accuracy']:.4f}, {live.summary['train_time_s']} s")
+
+
+if __name__ == "__main__":
+    sys.exit(common.run(main))

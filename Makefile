@@ -4,10 +4,12 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-requirements
+VEGA := .cache/vega/node_modules
+BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro test clean-venv
+.PHONY: setup repro test browser-deps review clean-venv
 
 setup: $(STAMP)
 
@@ -23,6 +25,17 @@ repro: setup
 
 test: setup
 	python -m pytest
+
+# Chromium (Debian's package) and the Vega versions DVC's plots page asks for, for the page-rendering check.
+browser-deps: setup
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	test -f $(VEGA)/vega-embed/build/vega-embed.min.js || npm install --no-audit --no-fund --loglevel=error \
+		--legacy-peer-deps --prefix .cache/vega vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2
+
+# A Markdown report of metrics and params against $(BASE), for a pull request: review.md
+review: setup
+	python -m tools.review --base $(BASE) --output review.md
+	@echo "wrote review.md"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -9,24 +9,17 @@ Writes: metrics/evaluate.json (test accuracy and loss, macro precision, recall a
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import classification_report, confusion_matrix, log_loss
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-
-import keras  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from sklearn.metrics import classification_report, confusion_matrix, log_loss  # noqa: E402
-
-from stages import common  # noqa: E402
+from stages import common, model_file
 
 HISTORY_DIR = common.TRAIN_LIVE_DIR / "plots" / "metrics"
 DIGITS = list(range(common.NUM_CLASSES))
@@ -38,18 +31,6 @@ def read_params() -> tuple[int, int]:
     shown = section.int("misclassified_shown", lo=1, hi=400)
     section.check_no_unknown()
     return batch_size, shown
-
-
-def load_model(path: Path) -> keras.Model:
-    if not path.is_file():
-        raise common.PipelineError(f"{path} is missing; run the train stage first (`dvc repro train`)")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError) as exc:
-        raise common.PipelineError(
-            f"{path} is not a readable Keras HDF5 model ({str(exc).splitlines()[0]}); "
-            "rebuild it with `dvc repro --force train`"
-        )
 
 
 def load_test_set() -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +96,7 @@ def plot_training_curves(history: pd.DataFrame, path: Path) -> None:
         ax.plot(history.index, history[f"train_{metric}"], marker="o", label="train (augmented)")
         ax.plot(history.index, history[f"eval_{metric}"], marker="o", label="validation")
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric.capitalize()} per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     save_figure(fig, path)
@@ -157,7 +139,7 @@ def write_predictions(labels: np.ndarray, predicted: np.ndarray, path: Path) -> 
 def main() -> None:
     batch_size, shown = read_params()
     history = read_history(HISTORY_DIR)
-    model = load_model(common.MODEL_PATH)
+    model = model_file.load_model(common.MODEL_PATH)
     images, labels = load_test_set()
     probs = model.predict(images, batch_size=batch_size, verbose=0)
     metrics, cm, report = score(labels, probs)

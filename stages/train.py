@@ -111,7 +111,8 @@ def build_model(p: TrainParams) -> keras.Model:
 
 
 def build_augmenter(p: TrainParams) -> keras.Sequential:
-    """Random rotation, shift and zoom, filling with the black background; applied to training batches only."""
+    """Random rotation, shift and zoom, filling with the black background. Keras runs these layers only
+    in training; main() puts them in front of the model for fit() and saves the model without them."""
     fill = {"fill_mode": "constant", "fill_value": 0.0, "seed": p.seed}
     return keras.Sequential([
         keras.layers.RandomRotation(p.rotation_deg / 360.0, **fill),
@@ -120,16 +121,11 @@ def build_augmenter(p: TrainParams) -> keras.Sequential:
     ], name="augmentation")
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                 augmenter: keras.Sequential | None = None) -> tf.data.Dataset:
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if augmenter is not None:
+    if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if augmenter is not None:
-        ds = ds.map(lambda images, labels: (augmenter(images, training=True), labels),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def learning_rate_schedule(p: TrainParams, steps_per_epoch: int) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -159,8 +155,9 @@ def main() -> None:
     val_x, val_y = load_split("val")
     model = build_model(p)
     model.summary()
+    trainer = keras.Sequential([build_augmenter(p), model], name="augmented_training")
     steps_per_epoch = -(-len(train_x) // p.batch_size)
-    model.compile(
+    trainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(p, steps_per_epoch)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=p.label_smoothing),
         metrics=["accuracy"],
@@ -171,9 +168,9 @@ def main() -> None:
     )
     with Live(dir=str(common.TRAIN_LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
         started = time.perf_counter()
-        history = model.fit(
-            make_dataset(train_x, train_y, p.batch_size, p.seed, build_augmenter(p)),
-            validation_data=make_dataset(val_x, val_y, 1024, p.seed),
+        history = trainer.fit(
+            make_dataset(train_x, train_y, p.batch_size, p.seed, shuffle=True),
+            validation_data=make_dataset(val_x, val_y, 1024, p.seed, shuffle=False),
             epochs=p.epochs, callbacks=[early_stopping, DVCLiveCallback(live=live)], verbose=2,
         )
         live.summary["train_time_s"] = round(time.perf_counter() - started, 1)

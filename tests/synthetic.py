@@ -1,12 +1,14 @@
-"""Small MNIST-format data that tests write themselves: IDX files and learnable synthetic digits."""
+"""Test data: small MNIST-format files the tests write themselves, and the real MNIST when a local copy is at hand."""
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from stages import common
 
@@ -46,3 +48,18 @@ def write_dataset(directory: Path, n_train: int = 200, n_test: int = 60) -> dict
         path = write_idx(directory / common.RAW_FILES[role], array)
         sums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return sums
+
+
+REAL_MNIST = Path(os.environ.get("MNIST_MIRROR") or common.ROOT.parent / "shared" / "data" / "mnist")
+needs_real_mnist = pytest.mark.skipif(
+    not (REAL_MNIST / common.RAW_FILES["train_images"]).is_file(),
+    reason=f"no local copy of the real MNIST at {REAL_MNIST} (set MNIST_MIRROR to a directory holding it)",
+)
+
+
+def real_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The real MNIST `train` or `test` images (N, 28, 28) uint8 and labels, from the local copy."""
+    from stages import preprocess
+
+    return preprocess.load_split(common.RAW_FILES[f"{split}_images"], common.RAW_FILES[f"{split}_labels"],
+                                 split, REAL_MNIST)

@@ -69,7 +69,7 @@ def test_environment_mirror_is_tried_first(monkeypatch):
 def test_params_checksums_are_checked(tmp_path, monkeypatch):
     params = tmp_path / "params.yaml"
     names = sorted(common.RAW_FILES.values())
-    sums = "".join(f"    {n}: {'0' * 64}\n" for n in names[:3]) + f"    {names[3]}: not-a-checksum\n"
+    sums = "".join(f"    {n}: {'a' * 64}\n" for n in names[:3]) + f"    {names[3]}: not-a-checksum\n"
     params.write_text(f"fetch:\n  mirrors: [https://x/]\n  timeout_s: 5\n  sha256:\n{sums}")
     monkeypatch.setattr(common, "PARAMS_PATH", params)
     with pytest.raises(common.PipelineError, match=f"fetch.sha256.{names[3]} must be 64 lowercase hex"):

@@ -1,75 +1,23 @@
 """Pipeline: the real `dvc repro` end to end, in a temporary git repo, on tiny synthetic IDX files."""
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from stages import common
-from tests import synthetic
-
-TINY_TRAIN = {"epochs": 2, "batch_size": 32, "warmup_epochs": 0, "deterministic": False,
-              "model": {"filters": [4, 8], "convs_per_block": 1, "dense_units": [16]}}
-
-
-def run(args, cwd, env):
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def dvc(project, *args):
-    root, env = project
-    return run([sys.executable, "-m", "dvc", *args], root, env)
-
-
-def edit_params(root: Path, section: str, **values):
-    path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for key, value in values.items():
-        node = params[section]
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value if not isinstance(value, dict) else {**node[leaf], **value}
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def ran_stages(output: str) -> set[str]:
-    return {stage for stage in ("fetch", "preprocess", "train", "evaluate") if f"Running stage '{stage}'" in output}
+from tests.project import STAGES, new_project, ran_stages
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A copy of the project in a fresh git repo whose mirror is a directory of tiny synthetic IDX files."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(common.ROOT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(common.ROOT / name, root / name)
-    mirror = tmp_path_factory.mktemp("mirror")
-    sums = synthetic.write_dataset(mirror)
-    edit_params(root, "fetch", sha256=sums, mirrors=["http://127.0.0.1:9/unreachable/"])
-    edit_params(root, "train", **TINY_TRAIN)
-    env = {**os.environ, "MNIST_MIRROR": str(mirror), "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    run(["git", "init", "-q"], root, env)
-    run([sys.executable, "-m", "dvc", "init", "-q"], root, env)
-    run(["git", "add", "-A"], root, env)
-    run([*git, "commit", "-qm", "project"], root, env)
-    project = (root, env)
-    output = dvc(project, "repro")
-    assert ran_stages(output) == {"fetch", "preprocess", "train", "evaluate"}, output
+    project = new_project(tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("mirror"))
+    output = project.dvc("repro")
+    assert ran_stages(output) == set(STAGES), output
     return project
 
 
 def test_repro_writes_outputs_that_load(project):
-    root, _ = project
+    root = project.root
     import keras
 
     model = keras.models.load_model(root / "models" / "model.h5")
@@ -92,42 +40,38 @@ def test_repro_writes_outputs_that_load(project):
 
 
 def test_metrics_and_plots_commands_need_no_arguments(project):
-    shown = json.loads(dvc(project, "metrics", "show", "--json"))
-    files = shown["workspace"]["data"]
+    shown = json.loads(project.dvc("metrics", "show", "--json"))
+    files = next(iter(shown.values()))["data"]  # the workspace
     assert files["metrics/evaluate.json"]["data"]["accuracy"] >= 0
     assert files["metrics/train/metrics.json"]["data"]["epochs_run"] == 2
-    plots = json.loads(dvc(project, "plots", "show", "--json", "--split"))
-    ids = set(plots)
+    ids = set(json.loads(project.dvc("plots", "show", "--json", "--split"))["data"])
     assert {"Accuracy per epoch", "Loss per epoch", "Confusion matrix (test set)"} <= ids, ids
     assert {"plots/confusion_matrix.png", "plots/misclassified.png"} <= ids, ids
 
 
 def test_a_noop_repro_runs_nothing(project):
-    output = dvc(project, "repro")
+    output = project.dvc("repro")
     assert ran_stages(output) == set(), output
-    assert "up to date" in dvc(project, "status")
+    assert "up to date" in project.dvc("status")
 
 
 def test_a_train_param_reruns_only_train_and_evaluate(project):
-    root, _ = project
-    edit_params(root, "train", epochs=1)
-    output = dvc(project, "repro")
+    project.edit_params("train", epochs=1)
+    output = project.dvc("repro")
     assert ran_stages(output) == {"train", "evaluate"}, output
-    assert json.loads((root / "metrics" / "train" / "metrics.json").read_text())["epochs_run"] == 1
+    assert json.loads((project.root / "metrics" / "train" / "metrics.json").read_text())["epochs_run"] == 1
 
 
 def test_an_evaluate_param_reruns_only_evaluate(project):
-    root, _ = project
-    edit_params(root, "evaluate", misclassified_shown=4)
-    status = json.loads(dvc(project, "status", "--json"))
+    project.edit_params("evaluate", misclassified_shown=4)
+    status = json.loads(project.dvc("status", "--json"))
     assert set(status) == {"evaluate"}, status
-    assert ran_stages(dvc(project, "repro")) == {"evaluate"}
+    assert ran_stages(project.dvc("repro")) == {"evaluate"}
 
 
 def test_a_bad_param_fails_with_one_clear_line(project):
-    root, env = project
-    edit_params(root, "train", learning_rate=-1)
-    result = subprocess.run([sys.executable, "-m", "stages.train"], cwd=root, env=env, capture_output=True, text=True)
+    project.edit_params("train", learning_rate=-1)
+    result = project.run(sys.executable, "-m", "stages.train", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "error: params.yaml: train.learning_rate must be a number > 0 and <= 1, got -1; "

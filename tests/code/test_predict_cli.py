@@ -1,0 +1,82 @@
+"""Units: the predict command's outputs and its handling of bad inputs, with a small untrained model."""
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tools import predict
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i in range(3):
+        image = np.full((64, 48), 255, np.uint8)
+        image[10 + i: 50, 20:28] = 0
+        Image.fromarray(image).save(folder / f"d{i}.png")
+    np.save(tmp_path / "stack.npy", np.random.default_rng(0).integers(0, 255, (2, 28, 28)).astype(np.uint8))
+    return folder, tmp_path / "stack.npy"
+
+
+def run(capsys, *args):
+    code = predict.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_table_lists_each_input_with_digit_confidence_and_next_guesses(capsys, inputs, tiny_model_path):
+    folder, stack = inputs
+    code, out, err = run(capsys, folder, stack, "--model", tiny_model_path)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["file", "digit", "confidence", "next", "guesses"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        str(folder / "d0.png"), str(folder / "d1.png"), str(folder / "d2.png"), f"{stack}[0]", f"{stack}[1]"]
+    assert all("%" in line for line in lines[1:])
+
+
+def test_json_and_csv(capsys, inputs, tiny_model_path):
+    folder, _ = inputs
+    code, out, _ = run(capsys, folder, "--json", "--model", tiny_model_path)
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 3
+    for row in rows:
+        assert 0 <= row["digit"] <= 9 and len(row["next"]) == 2
+        assert sum(row["probabilities"]) == pytest.approx(1, abs=1e-4)
+        assert row["confidence"] == max(row["probabilities"])
+    code, out, _ = run(capsys, folder, "--csv", "--model", tiny_model_path)
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [r["file"] for r in table] == [r["file"] for r in rows]
+    assert [int(r["digit"]) for r in table] == [r["digit"] for r in rows]
+
+
+def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_path, tiny_model_path):
+    folder, _ = inputs
+    (tmp_path / "notes.png").write_text("not an image")
+    Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
+    np.save(tmp_path / "wrong.npy", np.zeros((5, 5)))
+    code, out, err = run(capsys, folder / "d0.png", tmp_path / "notes.png", tmp_path / "blank.png",
+                         tmp_path / "missing.png", tmp_path / "wrong.npy", "--model", tiny_model_path)
+    assert code == 1
+    assert err.splitlines() == [
+        f"error: {tmp_path / 'notes.png'}: not a readable image (UnidentifiedImageError); use a PNG, JPEG or BMP file",
+        f"error: {tmp_path / 'blank.png'}: the image is empty (no ink); draw or scan a digit",
+        f"error: {tmp_path / 'missing.png'}: no such file",
+        f"error: {tmp_path / 'wrong.npy'}: array has shape (5, 5); expected (28, 28) or (N, 28, 28) digits",
+    ]
+    assert len(out.splitlines()) == 2 and "d0.png" in out
+
+
+def test_missing_or_corrupt_model_is_exit_code_2(capsys, inputs, tmp_path):
+    folder, _ = inputs
+    code, out, err = run(capsys, folder, "--model", tmp_path / "none.h5")
+    assert code == 2 and out == ""
+    assert err.strip() == (f"error: model {tmp_path / 'none.h5'} not found; "
+                           "train it with `dvc repro` (or pass another path)")
+    (tmp_path / "bad.h5").write_bytes(b"\x00garbage" * 100)
+    code, _, err = run(capsys, folder, "--model", tmp_path / "bad.h5")
+    assert code == 2 and "is not a readable Keras HDF5 file" in err and "dvc repro --force train" in err

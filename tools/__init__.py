@@ -1,0 +1,1 @@
+"""Commands for people around the pipeline: review reports and checks (not DVC stages)."""

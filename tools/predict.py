@@ -1,0 +1,202 @@
+"""Classify your own digit images with the trained model.
+
+Usage: python -m tools.predict PATH... [--model models/model.h5] [--json | --csv] [--batch-size 256]
+
+PATH may be an image (PNG, JPEG, BMP, ...), a directory of them, or a .npy/.npz array of 28x28 digits
+(one, or a stack). Photos and scans go through the transform that made MNIST: grayscale, inverted when the
+background is light, faint noise dropped, cropped to the ink, scaled to fit 20x20 keeping the aspect ratio,
+and placed in a 28x28 frame centred on the ink's centre of mass. The model is loaded once and run in
+batches. Prints a table (file, digit, confidence, the next two guesses), or JSON or CSV. A bad input gets
+one line on stderr and the rest still run; the exit code is 1 when any input failed, 2 when the model did.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from stages import common, model_file
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+ARRAY_SUFFIXES = {".npy", ".npz"}
+FIT = 20  # MNIST scaled each digit to fit a 20x20 box inside the 28x28 frame
+
+
+class InputError(Exception):
+    """One input cannot be classified; the message says why and what to do."""
+
+
+@dataclass
+class Prediction:
+    source: str
+    probabilities: np.ndarray
+
+    def ranked(self) -> list[tuple[int, float]]:
+        order = np.argsort(-self.probabilities)
+        return [(int(d), float(self.probabilities[d])) for d in order]
+
+    def as_dict(self) -> dict:
+        ranked = self.ranked()
+        return {"file": self.source, "digit": ranked[0][0], "confidence": round(ranked[0][1], 6),
+                "next": [{"digit": d, "probability": round(p, 6)} for d, p in ranked[1:3]],
+                "probabilities": [round(float(p), 6) for p in self.probabilities]}
+
+
+def edge(image: np.ndarray) -> np.ndarray:
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+
+
+def mnist_normalise(gray: np.ndarray) -> np.ndarray:
+    """A grayscale image (H, W), any range, any polarity -> a 28x28 float32 MNIST-style digit in [0, 1]."""
+    gray = gray.astype(np.float32)
+    if gray.max() == gray.min():
+        raise InputError("the image is empty (no ink); draw or scan a digit")
+    gray = (gray - gray.min()) / (gray.max() - gray.min())
+    if np.median(edge(gray)) > 0.5:
+        gray = 1.0 - gray
+    ink = np.clip(gray - np.median(edge(gray)), 0, None)
+    if ink.max() < 0.25:
+        raise InputError("the image has no ink that stands out from its background; draw or scan a digit")
+    ink = ink / ink.max()
+    ink[ink < 0.2] = 0.0
+    rows, cols = np.nonzero(ink)
+    ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    scale = FIT / max(ink.shape)
+    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+    fitted = np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    return centre_on_mass(np.clip(fitted, 0, 1))
+
+
+def centre_on_mass(digit: np.ndarray) -> np.ndarray:
+    """Place `digit` (at most 20x20) in a 28x28 frame so that its centre of mass is at the frame's centre."""
+    size = common.IMAGE_SIZE
+    frame = np.zeros((size, size), np.float32)
+    total = digit.sum()
+    ys, xs = np.indices(digit.shape)
+    cy, cx = ((ys * digit).sum() / total, (xs * digit).sum() / total) if total else (digit.shape[0] / 2, digit.shape[1] / 2)
+    top = int(np.clip(round(size / 2 - cy), 0, size - digit.shape[0]))
+    left = int(np.clip(round(size / 2 - cx), 0, size - digit.shape[1]))
+    frame[top: top + digit.shape[0], left: left + digit.shape[1]] = digit
+    return frame
+
+
+def read_image(data: bytes | Path) -> np.ndarray:
+    """Decode an image (a path or its bytes) to a grayscale array; transparency becomes white paper."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                rgba = image.convert("RGBA")
+                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(paper, rgba)
+            return np.asarray(image.convert("L"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"not a readable image ({exc.__class__.__name__}); use a PNG, JPEG or BMP file")
+
+
+def read_arrays(path: Path) -> list[np.ndarray]:
+    """28x28 digits from a .npy or .npz file (first array of an .npz), MNIST polarity, 0-1 or 0-255."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        array = loaded[loaded.files[0]] if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+    except (ValueError, OSError, IndexError) as exc:
+        raise InputError(f"not a readable NumPy array ({exc.__class__.__name__}); save it with numpy.save")
+    array = np.asarray(array, dtype=np.float32)
+    size = common.IMAGE_SIZE
+    if array.shape[-1] == 1 and array.ndim in (3, 4):
+        array = array[..., 0]
+    if array.shape == (size, size):
+        array = array[np.newaxis]
+    if array.ndim != 3 or array.shape[1:] != (size, size):
+        raise InputError(f"array has shape {array.shape}; expected (28, 28) or (N, 28, 28) digits")
+    return list(array / 255.0 if array.max() > 1.0 else array)
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Directories become the images and arrays inside them, in name order."""
+    found = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | ARRAY_SUFFIXES)
+        else:
+            found.append(path)
+    return found
+
+
+def load_inputs(paths: list[Path]) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+    """(name, 28x28 digit) for each usable input, and (name, reason) for each one that failed."""
+    digits, failures = [], []
+    for path in paths:
+        try:
+            if not path.is_file():
+                raise InputError("no such file")
+            if path.suffix.lower() in ARRAY_SUFFIXES:
+                arrays = read_arrays(path)
+                digits += [(f"{path}[{i}]" if len(arrays) > 1 else str(path), a) for i, a in enumerate(arrays)]
+            else:
+                digits.append((str(path), mnist_normalise(read_image(path))))
+        except InputError as exc:
+            failures.append((str(path), str(exc)))
+    return digits, failures
+
+
+def predict(model, digits: list[tuple[str, np.ndarray]], batch_size: int) -> list[Prediction]:
+    """One forward pass per batch."""
+    if not digits:
+        return []
+    batch = np.stack([d for _, d in digits])[..., np.newaxis].astype(np.float32)
+    probabilities = model.predict(batch, batch_size=batch_size, verbose=0)
+    return [Prediction(name, p) for (name, _), p in zip(digits, probabilities)]
+
+
+def render(predictions: list[Prediction], fmt: str) -> str:
+    rows = [p.as_dict() for p in predictions]
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["file", "digit", "confidence", "second", "second_probability", "third", "third_probability"])
+        for row in rows:
+            writer.writerow([row["file"], row["digit"], row["confidence"],
+                             *[v for n in row["next"] for v in (n["digit"], n["probability"])]])
+        return out.getvalue()
+    width = max([4] + [len(row["file"]) for row in rows])
+    lines = [f"{'file':<{width}}  digit  confidence  next guesses"]
+    for row in rows:
+        guesses = ", ".join(f"{n['digit']} ({n['probability']:.1%})" for n in row["next"])
+        lines.append(f"{row['file']:<{width}}  {row['digit']:>5}  {row['confidence']:>10.1%}  {guesses}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="images, directories of images, or .npy/.npz arrays")
+    parser.add_argument("--model", type=Path, default=common.MODEL_PATH)
+    parser.add_argument("--batch-size", type=int, default=256)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", dest="fmt", action="store_const", const="json", default="table")
+    group.add_argument("--csv", dest="fmt", action="store_const", const="csv")
+    args = parser.parse_args(argv)
+    digits, failures = load_inputs(expand(args.paths))
+    for name, reason in failures:
+        print(f"error: {name}: {reason}", file=sys.stderr)
+    try:
+        model = model_file.load_model(args.model)
+    except common.PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(predict(model, digits, args.batch_size), args.fmt))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

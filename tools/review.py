@@ -1,0 +1,152 @@
+"""Write a Markdown review report for a pull request: metrics and parameters against a base revision.
+
+Usage: python -m tools.review [--base main] [--rev REV] [--output review.md] [--image-url URL_PREFIX]
+
+Reads the metrics and params committed at --base (default main, or origin/main when there is no local
+main) and at --rev (default: the workspace) through `dvc metrics diff --json` and `dvc params diff --json`.
+Metrics and plots are small and kept in git, so this needs neither DVC's cache nor the network.
+Writes the report to --output, or to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from stages import common
+
+EVAL = "metrics/evaluate.json"
+TRAIN = "metrics/train/metrics.json"
+HEADLINE = [  # (file, key, label, format)
+    (EVAL, "accuracy", "test accuracy", "pct"),
+    (EVAL, "loss", "test loss", "num"),
+    (EVAL, "f1_macro", "macro F1", "pct"),
+    (EVAL, "precision_macro", "macro precision", "pct"),
+    (EVAL, "recall_macro", "macro recall", "pct"),
+    (EVAL, "misclassified", "misclassified test digits", "int"),
+    (TRAIN, "best_val_accuracy", "best validation accuracy", "pct"),
+    (TRAIN, "epochs_run", "epochs run", "int"),
+    (TRAIN, "train_time_s", "training time (s)", "num"),
+]
+IMAGES = [
+    ("plots/training_curves.png", "Accuracy and loss per epoch"),
+    ("plots/confusion_matrix.png", "Confusion matrix"),
+    ("plots/per_class_accuracy.png", "Accuracy per digit"),
+    ("plots/misclassified.png", "Misclassified digits"),
+]
+
+
+def git_revision(rev: str) -> str:
+    """`rev` if git knows it, else origin/`rev`; a clear error when neither exists."""
+    for candidate in (rev, f"origin/{rev}"):
+        found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
+                               cwd=common.ROOT, capture_output=True, text=True)
+        if found.returncode == 0:
+            return candidate
+    raise common.PipelineError(
+        f"base revision {rev!r} not found; fetch it (`git fetch origin {rev}`) or pass another with --base"
+    )
+
+
+def dvc_json(*args: str) -> dict:
+    result = subprocess.run([sys.executable, "-m", "dvc", *args, "--json"], cwd=common.ROOT,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise common.PipelineError(f"`dvc {' '.join(args)}` failed ({last}); run it by hand to see why")
+    return json.loads(result.stdout or "{}")
+
+
+def fmt(value, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "int":
+        return f"{int(value)}"
+    return f"{value:.4g}"
+
+
+def fmt_change(entry: dict, kind: str) -> str:
+    old, new = entry.get("old"), entry.get("new")
+    if old is None or new is None:
+        return "new" if old is None and new is not None else "-"
+    delta = new - old
+    if delta == 0:
+        return "="
+    if kind == "pct":
+        return f"{delta * 100:+.2f} pp"
+    return f"{delta:+d}" if kind == "int" else f"{delta:+.4g}"
+
+
+def metrics_table(diff: dict) -> list[str]:
+    lines = ["| metric | base | this | change |", "|---|---:|---:|---:|"]
+    for path, key, label, kind in HEADLINE:
+        entry = diff.get(path, {}).get(key, {})
+        lines.append(f"| {label} | {fmt(entry.get('old'), kind)} | {fmt(entry.get('new'), kind)} "
+                     f"| {fmt_change(entry, kind)} |")
+    return lines
+
+
+def per_class_table(diff: dict) -> list[str]:
+    rows = {key.rsplit(".", 1)[1]: entry for key, entry in diff.get(EVAL, {}).items()
+            if key.startswith("per_class_accuracy.")}
+    if not rows:
+        return []
+    lines = ["<details><summary>Test accuracy per digit</summary>", "",
+             "| digit | base | this | change |", "|---|---:|---:|---:|"]
+    for digit in sorted(rows, key=int):
+        entry = rows[digit]
+        lines.append(f"| {digit} | {fmt(entry.get('old'), 'pct')} | {fmt(entry.get('new'), 'pct')} "
+                     f"| {fmt_change(entry, 'pct')} |")
+    return lines + ["", "</details>"]
+
+
+def params_table(diff: dict) -> list[str]:
+    changed = {key: entry for changes in diff.values() for key, entry in changes.items()}
+    if not changed:
+        return ["No parameter changed."]
+    lines = ["| parameter | base | this |", "|---|---|---|"]
+    for key in sorted(changed):
+        entry = changed[key]
+        lines.append(f"| `{key}` | `{entry.get('old')}` | `{entry.get('new')}` |")
+    return lines
+
+
+def render(base: str, rev: str | None, metrics: dict, params: dict, image_url: str) -> str:
+    title = f"## Model review: {rev or 'workspace'} against `{base}`"
+    images = [f"- [{caption}]({image_url}{path})" for path, caption in IMAGES]
+    sections = [[title], ["### Metrics", ""] + metrics_table(metrics), per_class_table(metrics),
+                ["### Parameters changed", ""] + params_table(params),
+                ["### Plots (this revision)", ""] + images,
+                ["Interactive, both revisions overlaid: `dvc plots diff " + base + (f" {rev}" if rev else "")
+                 + "` writes `dvc_plots/index.html`."]]
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
+
+
+def build_report(base: str, rev: str | None, image_url: str) -> str:
+    base = git_revision(base)
+    revs = [base] + ([git_revision(rev)] if rev else [])
+    metrics = dvc_json("metrics", "diff", *revs, "--all")
+    params = dvc_json("params", "diff", *revs)
+    return render(base, rev, metrics, params, image_url)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="main", help="revision to compare against (default: main)")
+    parser.add_argument("--rev", help="revision to review (default: the workspace)")
+    parser.add_argument("--output", help="file to write (default: stdout)")
+    parser.add_argument("--image-url", default="", help="prefix for the plot links, e.g. a raw-file URL")
+    args = parser.parse_args(argv)
+    report = build_report(args.base, args.rev, args.image_url)
+    if args.output:
+        common.write_text(Path(args.output), report)
+    else:
+        sys.stdout.write(report)
+
+
+if __name__ == "__main__":
+    sys.exit(common.run(main))

@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro test browser-deps review clean-venv
+.PHONY: setup repro test browser-deps review bench clean-venv
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ browser-deps: setup
 review: setup
 	python -m tools.review --base $(BASE) --output review.md
 	@echo "wrote review.md"
+
+# Every stage measured, and training side by side with Keras's mnist_convnet: bench/results.{json,md}
+bench: setup
+	python -m bench.run
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,6 @@ RAW_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-SPLITS = ("train", "val", "test")
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
@@ -43,6 +43,16 @@ class PipelineError(Exception):
 
 def processed_path(split: str) -> Path:
     return PROCESSED_DIR / f"{split}.npz"
+
+
+def load_processed(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The preprocess stage's images (N, 28, 28, 1) and one-hot labels (N, 10) for `split`."""
+    path = processed_path(split)
+    try:
+        with np.load(path) as data:
+            return data["x"], data["y"]
+    except FileNotFoundError:
+        raise PipelineError(f"{path} is missing; run the preprocess stage first (`dvc repro preprocess`)")
 
 
 class Section:
@@ -115,14 +125,22 @@ class Section:
         return value
 
     def check_no_unknown(self) -> None:
-        """Reject keys nobody reads: a typo such as `learning_rat` must not be silently ignored."""
-        known = {key.split(".")[0] for key in self.read}
-        unknown = sorted(set(self.values) - known)
+        """Reject keys nobody reads: a typo such as `learning_rat` or `model.filtrs` must not pass silently."""
+        unknown = [key for key in _leaf_keys(self.values)
+                   if not any(key == read or key.startswith(read + ".") for read in self.read)]
         if unknown:
             raise PipelineError(
                 f"params.yaml: unknown parameter {self.name}.{unknown[0]}; "
-                f"known ones are {', '.join(sorted(known))}"
+                f"known ones are {', '.join(sorted(self.read))}"
             )
+
+
+def _leaf_keys(node: dict, prefix: str = "") -> Iterator[str]:
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            yield from _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
 
 
 def _within(value: float, lo: float | None, hi: float | None,

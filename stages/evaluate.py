@@ -33,15 +33,6 @@ def read_params() -> tuple[int, int]:
     return batch_size, shown
 
 
-def load_test_set() -> tuple[np.ndarray, np.ndarray]:
-    path = common.processed_path("test")
-    try:
-        with np.load(path) as data:
-            return data["x"], data["y"].argmax(axis=1)
-    except FileNotFoundError:
-        raise common.PipelineError(f"{path} is missing; run the preprocess stage first (`dvc repro preprocess`)")
-
-
 def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, str]:
     """Metrics for metrics/evaluate.json, the confusion matrix and the printable classification report."""
     predicted = probs.argmax(axis=1)
@@ -140,7 +131,8 @@ def main() -> None:
     batch_size, shown = read_params()
     history = read_history(HISTORY_DIR)
     model = model_file.load_model(common.MODEL_PATH)
-    images, labels = load_test_set()
+    images, one_hot = common.load_processed("test")
+    labels = one_hot.argmax(axis=1)
     probs = model.predict(images, batch_size=batch_size, verbose=0)
     metrics, cm, report = score(labels, probs)
     common.write_json(common.EVAL_METRICS_PATH, metrics)

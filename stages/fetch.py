@@ -7,6 +7,7 @@ Writes: data/raw/<file>.gz for the four files. A file that fails its checksum ne
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -102,7 +103,7 @@ def fetch_file(name: str, expected: str, places: list[str], raw_dir: Path, timeo
         for source in places:
             try:
                 fetch_from(source, name, tmp, timeout)
-            except (OSError, urllib.error.URLError, ValueError) as exc:
+            except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
                 failures.append(f"{source}: {getattr(exc, 'reason', exc)}")
                 continue
             actual = sha256_of(tmp)

@@ -86,7 +86,7 @@ def validate(images: np.ndarray, labels: np.ndarray, split: str) -> None:
         )
 
 
-def load_split(images_file: str, labels_file: str, split: str, raw_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_raw_split(images_file: str, labels_file: str, split: str, raw_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(raw_dir / images_file)
     labels = read_idx(raw_dir / labels_file)
     validate(images, labels, split)
@@ -123,8 +123,8 @@ def save_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 def main() -> None:
     val_fraction, seed = read_params()
     files = common.RAW_FILES
-    train_images, train_labels = load_split(files["train_images"], files["train_labels"], "train", common.RAW_DIR)
-    test_images, test_labels = load_split(files["test_images"], files["test_labels"], "test", common.RAW_DIR)
+    train_images, train_labels = read_raw_split(files["train_images"], files["train_labels"], "train", common.RAW_DIR)
+    test_images, test_labels = read_raw_split(files["test_images"], files["test_labels"], "test", common.RAW_DIR)
     train_x, train_y, val_x, val_y = split_validation(train_images, train_labels, val_fraction, seed)
     outputs = {"train": (train_x, train_y), "val": (val_x, val_y), "test": (test_images, test_labels)}
     for split, (images, labels) in outputs.items():

@@ -3,8 +3,8 @@
 Reads: data/processed/{train,val}.npz and params.yaml `train`.
 Writes: models/model.h5 (HDF5; `keras.models.load_model` loads it with no custom objects) and, through
         dvclive, metrics/train/: per-epoch loss and accuracy for train and validation under plots/metrics/
-        (DVC plots data) and metrics.json (last epoch, epochs run, best epoch and validation accuracy,
-        training wall time). The test set is never read here.
+        (DVC plots data) and metrics.json (last epoch, epochs run, the best epoch (counted from 1) and its
+        validation accuracy, training wall time). The test set is never read here.
 """
 from __future__ import annotations
 
@@ -113,11 +113,11 @@ def build_model(p: TrainParams) -> keras.Model:
 def build_augmenter(p: TrainParams) -> keras.Sequential:
     """Random rotation, shift and zoom, filling with the black background. Keras runs these layers only
     in training; main() puts them in front of the model for fit() and saves the model without them."""
-    fill = {"fill_mode": "constant", "fill_value": 0.0, "seed": p.seed}
+    fill = {"fill_mode": "constant", "fill_value": 0.0}
     return keras.Sequential([
-        keras.layers.RandomRotation(p.rotation_deg / 360.0, **fill),
-        keras.layers.RandomTranslation(p.shift, p.shift, **fill),
-        keras.layers.RandomZoom(p.zoom, **fill),
+        keras.layers.RandomRotation(p.rotation_deg / 360.0, seed=p.seed, **fill),
+        keras.layers.RandomTranslation(p.shift, p.shift, seed=p.seed + 1, **fill),
+        keras.layers.RandomZoom(p.zoom, seed=p.seed + 2, **fill),
     ], name="augmentation")
 
 
@@ -139,20 +139,11 @@ def learning_rate_schedule(p: TrainParams, steps_per_epoch: int) -> keras.optimi
     )
 
 
-def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
-    path = common.processed_path(split)
-    try:
-        with np.load(path) as data:
-            return data["x"], data["y"]
-    except FileNotFoundError:
-        raise common.PipelineError(f"{path} is missing; run the preprocess stage first (`dvc repro preprocess`)")
-
-
 def main() -> None:
     p = read_params()
     seed_everything(p.seed, p.deterministic)
-    train_x, train_y = load_split("train")
-    val_x, val_y = load_split("val")
+    train_x, train_y = common.load_processed("train")
+    val_x, val_y = common.load_processed("val")
     model = build_model(p)
     model.summary()
     trainer = keras.Sequential([build_augmenter(p), model], name="augmented_training")
@@ -176,11 +167,11 @@ def main() -> None:
         live.summary["train_time_s"] = round(time.perf_counter() - started, 1)
         live.summary["epochs_run"] = len(history.history["loss"])
         live.summary["best_epoch"] = early_stopping.best_epoch + 1
-        live.summary["best_val_accuracy"] = float(history.history["val_accuracy"][early_stopping.best_epoch])
+        live.summary["best_epoch_val_accuracy"] = float(history.history["val_accuracy"][early_stopping.best_epoch])
     with common.atomic_path(common.MODEL_PATH) as tmp:
         model.save(tmp, include_optimizer=False)
     print(f"saved {common.MODEL_PATH.relative_to(common.ROOT)}; best epoch {live.summary['best_epoch']}, "
-          f"val accuracy {live.summary['best_val_accuracy']:.4f}, {live.summary['train_time_s']} s")
+          f"val accuracy {live.summary['best_epoch_val_accuracy']:.4f}, {live.summary['train_time_s']} s")
 
 
 if __name__ == "__main__":

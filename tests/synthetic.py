@@ -61,5 +61,5 @@ def real_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     """The real MNIST `train` or `test` images (N, 28, 28) uint8 and labels, from the local copy."""
     from stages import preprocess
 
-    return preprocess.load_split(common.RAW_FILES[f"{split}_images"], common.RAW_FILES[f"{split}_labels"],
+    return preprocess.read_raw_split(common.RAW_FILES[f"{split}_images"], common.RAW_FILES[f"{split}_labels"],
                                  split, REAL_MNIST)

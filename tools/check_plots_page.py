@@ -38,8 +38,9 @@ def serve_cdn(route) -> None:
         route.abort()
 
 
-def inspect_page(page_path: Path, screenshot: Path) -> dict:
+def inspect_page(page_path: Path, screenshot: Path, min_charts: int) -> dict:
     """Load the page, wait for Vega to draw, screenshot it; return counts of charts and images."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -51,13 +52,16 @@ def inspect_page(page_path: Path, screenshot: Path) -> dict:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(page_path.resolve().as_uri(), wait_until="load")
-        page.wait_for_timeout(1500)
-        counts = page.evaluate("""() => ({
-            charts: document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length,
-            divs: document.querySelectorAll('div[id]').length,
+        drawn = "document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length"
+        try:
+            page.wait_for_function(f"{drawn} >= {min_charts}", timeout=20000)
+        except PlaywrightTimeout:
+            pass  # counted and reported below
+        counts = page.evaluate(f"""() => ({{
+            charts: {drawn},
             images: document.images.length,
             broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
-        })""")
+        }})""")
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     return {**counts, "errors": errors}
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     if not Path(CHROMIUM).is_file() or not VEGA_DIR.is_dir():
         raise common.PipelineError(f"needs Chromium at {CHROMIUM} and Vega under {VEGA_DIR}; run `make browser-deps`")
     screenshot = args.screenshot or args.page.with_name("screenshot.png")
-    found = inspect_page(args.page, screenshot)
+    found = inspect_page(args.page, screenshot, args.min_charts)
     summary = f"{found['charts']} charts drawn, {found['images']} images ({len(found['broken'])} broken)"
     if found["charts"] < args.min_charts or found["broken"] or found["errors"]:
         problems = "; ".join(found["errors"][:2] + [f"broken image {src}" for src in found["broken"][:2]])

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stages import common, model_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 FIT = 20  # MNIST scaled each digit to fit a 20x20 box inside the 28x28 frame
+MAX_PIXELS = 50_000_000
 
 
 class InputError(Exception):
@@ -49,7 +50,7 @@ class Prediction:
                 "probabilities": [round(float(p), 6) for p in self.probabilities]}
 
 
-def edge(image: np.ndarray) -> np.ndarray:
+def border_pixels(image: np.ndarray) -> np.ndarray:
     return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
 
 
@@ -59,9 +60,9 @@ def mnist_normalise(gray: np.ndarray) -> np.ndarray:
     if gray.max() == gray.min():
         raise InputError("the image is empty (no ink); draw or scan a digit")
     gray = (gray - gray.min()) / (gray.max() - gray.min())
-    if np.median(edge(gray)) > 0.5:
+    if np.median(border_pixels(gray)) > 0.5:
         gray = 1.0 - gray
-    ink = np.clip(gray - np.median(edge(gray)), 0, None)
+    ink = np.clip(gray - np.median(border_pixels(gray)), 0, None)
     if ink.max() < 0.25:
         raise InputError("the image has no ink that stands out from its background; draw or scan a digit")
     ink = ink / ink.max()
@@ -88,16 +89,20 @@ def centre_on_mass(digit: np.ndarray) -> np.ndarray:
 
 
 def read_image(data: bytes | Path) -> np.ndarray:
-    """Decode an image (a path or its bytes) to a grayscale array; transparency becomes white paper."""
+    """Decode an image (a path or its bytes) to grayscale, upright per its EXIF orientation, at most
+    1024 pixels a side; transparency becomes white paper."""
     try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-            image.load()
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
+            if opened.width * opened.height > MAX_PIXELS:
+                raise InputError(f"the image is too large ({opened.width}x{opened.height}); "
+                                 f"scale it below {MAX_PIXELS // 1_000_000} megapixels")
+            image = ImageOps.exif_transpose(opened)
+            image.thumbnail((1024, 1024))
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
-                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(paper, rgba)
+                image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             return np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise InputError(f"not a readable image ({exc.__class__.__name__}); use a PNG, JPEG or BMP file")
 
 
@@ -105,17 +110,24 @@ def read_arrays(path: Path) -> list[np.ndarray]:
     """28x28 digits from a .npy or .npz file (first array of an .npz), MNIST polarity, 0-1 or 0-255."""
     try:
         loaded = np.load(path, allow_pickle=False)
-        array = loaded[loaded.files[0]] if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
-    except (ValueError, OSError, IndexError) as exc:
-        raise InputError(f"not a readable NumPy array ({exc.__class__.__name__}); save it with numpy.save")
-    array = np.asarray(array, dtype=np.float32)
-    size = common.IMAGE_SIZE
-    if array.shape[-1] == 1 and array.ndim in (3, 4):
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                array = loaded[loaded.files[0]] if loaded.files else np.empty(0)
+        else:
+            array = loaded
+        array = np.asarray(array, dtype=np.float32)
+    except (ValueError, OSError, TypeError) as exc:
+        raise InputError(f"not a readable NumPy array of numbers ({exc.__class__.__name__}); save it with numpy.save")
+    shape = array.shape
+    if array.ndim in (3, 4) and shape[-1] == 1:
         array = array[..., 0]
-    if array.shape == (size, size):
+    if array.ndim == 2:
         array = array[np.newaxis]
-    if array.ndim != 3 or array.shape[1:] != (size, size):
-        raise InputError(f"array has shape {array.shape}; expected (28, 28) or (N, 28, 28) digits")
+    size = common.IMAGE_SIZE
+    if array.ndim != 3 or array.shape[1:] != (size, size) or not len(array):
+        raise InputError(f"array has shape {shape}; expected (28, 28) or (N, 28, 28) digits")
+    if not np.isfinite(array).all():
+        raise InputError("array holds NaN or infinite values")
     return list(array / 255.0 if array.max() > 1.0 else array)
 
 
@@ -177,11 +189,17 @@ def render(predictions: list[Prediction], fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="images, directories of images, or .npy/.npz arrays")
     parser.add_argument("--model", type=Path, default=common.MODEL_PATH)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--json", dest="fmt", action="store_const", const="json", default="table")
     group.add_argument("--csv", dest="fmt", action="store_const", const="csv")

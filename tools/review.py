@@ -26,7 +26,7 @@ HEADLINE = [  # (file, key, label, format)
     (EVAL, "precision_macro", "macro precision", "pct"),
     (EVAL, "recall_macro", "macro recall", "pct"),
     (EVAL, "misclassified", "misclassified test digits", "int"),
-    (TRAIN, "best_val_accuracy", "best validation accuracy", "pct"),
+    (TRAIN, "best_epoch_val_accuracy", "validation accuracy (best epoch)", "pct"),
     (TRAIN, "epochs_run", "epochs run", "int"),
     (TRAIN, "train_time_s", "training time (s)", "num"),
 ]
@@ -78,7 +78,7 @@ def fmt_change(entry: dict, kind: str) -> str:
         return "="
     if kind == "pct":
         return f"{delta * 100:+.2f} pp"
-    return f"{delta:+d}" if kind == "int" else f"{delta:+.4g}"
+    return f"{int(delta):+d}" if kind == "int" else f"{delta:+.4g}"
 
 
 def metrics_table(diff: dict) -> list[str]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import socket
 import sys
+import threading
 from pathlib import Path
 
-import numpy as np
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
@@ -34,7 +35,10 @@ def image_bytes_from_request() -> bytes:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("image"), str):
         raise predict.InputError('send a multipart file field "image" or JSON {"image": "<base64>"}')
-    encoded = body["image"].split(",", 1)[1] if body["image"].startswith("data:") else body["image"]
+    header, comma, data = body["image"].partition(",")
+    if header.startswith("data:") and not comma:
+        raise predict.InputError("the data URL holds no data after its comma")
+    encoded = data if header.startswith("data:") else body["image"]
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
@@ -44,6 +48,7 @@ def image_bytes_from_request() -> bytes:
 def create_app(model) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
+    model_lock = threading.Lock()  # one prediction at a time: Keras models are not built for concurrent calls
 
     @app.get("/")
     def page():
@@ -55,7 +60,8 @@ def create_app(model) -> Flask:
             digit = predict.mnist_normalise(predict.read_image(image_bytes_from_request()))
         except predict.InputError as exc:
             return jsonify(error=str(exc)), 400
-        result = predict.predict(model, [("upload", digit)], batch_size=1)[0].as_dict()
+        with model_lock:
+            result = predict.predict(model, [("upload", digit)], batch_size=1)[0].as_dict()
         return jsonify(digit=result["digit"], confidence=result["confidence"],
                        probabilities=result["probabilities"])
 
@@ -68,18 +74,27 @@ def create_app(model) -> Flask:
     return app
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """Bind before the slow model load, so that a busy port or a wrong host fails at once, in one line."""
+    if not 0 <= port <= 65535:
+        raise common.PipelineError(f"--port must be 0-65535, got {port}")
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        raise common.PipelineError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000; 0 picks a free one)")
     parser.add_argument("--model", type=Path, default=common.MODEL_PATH)
     args = parser.parse_args(argv)
+    sock = listen(args.host, args.port)
     app = create_app(model_file.load_model(args.model))
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except OSError as exc:
-        raise common.PipelineError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); pick another --port")
-    print(f"serving on http://{args.host}:{server.server_port}/ (Ctrl+C to stop)", flush=True)
+    port = sock.getsockname()[1]
+    server = make_server(args.host, port, app, threaded=True, fd=sock.fileno())
+    print(f"serving on http://{args.host}:{port}/ (Ctrl+C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@ drawing page in headless Chromium."""
 import base64
 import io
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -37,11 +38,23 @@ def server(tiny_model_path):
     process = subprocess.Popen([sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_model_path)],
                                cwd=common.ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    line = process.stdout.readline()
-    assert line.startswith("serving on http://127.0.0.1:"), line
-    yield line.split()[2].rstrip("/")
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        line = process.stdout.readline() if ready else "(no output in 120 s)"
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        yield line.split()[2].rstrip("/")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_busy_port_is_one_clear_line(server, tiny_model_path):
+    port = server.rsplit(":", 1)[1]
+    result = subprocess.run([sys.executable, "-m", "tools.serve", "--port", port, "--model", str(tiny_model_path)],
+                            cwd=common.ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port} (")
+    assert result.stderr.strip().endswith("pick another --port or --host")
 
 
 def test_upload_and_base64_give_the_digit_and_ten_probabilities(server):
@@ -59,6 +72,7 @@ def test_upload_and_base64_give_the_digit_and_ten_probabilities(server):
 @pytest.mark.parametrize("kwargs, status, message", [
     ({"json": {"image": "@@not base64@@"}}, 400, "not valid base64"),
     ({"json": {"picture": "x"}}, 400, 'send a multipart file field "image"'),
+    ({"json": {"image": "data:image/png"}}, 400, "no data after its comma"),
     ({"files": {"image": ("a.png", b"plain text", "image/png")}}, 400, "not a readable image"),
     ({"files": {"image": ("a.png", png_bytes(np.zeros((40, 40), np.uint8)), "image/png")}}, 400, "empty (no ink)"),
     ({"data": b"x" * (3 * 1024 * 1024), "headers": {"Content-Type": "application/octet-stream"}}, 413,

@@ -45,6 +45,12 @@ def test_missing_and_unknown_parameters_are_errors():
     s.int("epochs")
     with pytest.raises(common.PipelineError, match="unknown parameter train.learning_rat"):
         s.check_no_unknown()
+    nested = section({"model": {"filters": [8], "filtrs": [16]}, "sha256": {"a.gz": "x", "b.gz": "y"}})
+    nested.int_list("model.filters")
+    nested.mapping("sha256")
+    with pytest.raises(common.PipelineError, match="unknown parameter train.model.filtrs; known ones are "
+                                                   "model.filters, sha256"):
+        nested.check_no_unknown()
 
 
 def test_load_section_reports_missing_file_bad_yaml_and_missing_section(tmp_path):

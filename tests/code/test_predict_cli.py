@@ -80,3 +80,40 @@ def test_missing_or_corrupt_model_is_exit_code_2(capsys, inputs, tmp_path):
     (tmp_path / "bad.h5").write_bytes(b"\x00garbage" * 100)
     code, _, err = run(capsys, folder, "--model", tmp_path / "bad.h5")
     assert code == 2 and "is not a readable Keras HDF5 file" in err and "dvc repro --force train" in err
+
+
+@pytest.mark.parametrize("array, expected", [
+    (np.array(3.0), "array has shape ()"),
+    (np.zeros((0, 28, 28)), "array has shape (0, 28, 28)"),
+    (np.array(["a", "b"]), "not a readable NumPy array of numbers"),
+    (np.full((28, 28), np.nan), "NaN or infinite"),
+])
+def test_odd_arrays_are_input_errors_not_crashes(tmp_path, array, expected):
+    np.save(tmp_path / "odd.npy", array)
+    with pytest.raises(predict.InputError) as err:
+        predict.read_arrays(tmp_path / "odd.npy")
+    assert expected in str(err.value)
+
+
+def test_array_layouts_and_scales_are_accepted(tmp_path):
+    digit = np.random.default_rng(1).integers(0, 256, (28, 28)).astype(np.uint8)
+    for name, array in {"single.npy": digit, "channel.npy": digit[..., None], "batch.npy": digit[None, ..., None],
+                        "unit.npy": digit / 255.0}.items():
+        np.save(tmp_path / name, array)
+        (loaded,) = predict.read_arrays(tmp_path / name)
+        np.testing.assert_allclose(loaded, digit / 255.0, atol=1e-6)
+    np.savez(tmp_path / "pair.npz", digits=np.stack([digit, digit]))
+    assert len(predict.read_arrays(tmp_path / "pair.npz")) == 2
+
+
+def test_photos_are_turned_upright_and_huge_images_refused(tmp_path):
+    upright = np.full((60, 40), 255, np.uint8)
+    upright[5:55, 18:22] = 0
+    photo = Image.fromarray(upright).rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: rotate 90 degrees clockwise to view
+    photo.save(tmp_path / "photo.jpg", exif=exif)
+    gray = predict.read_image(tmp_path / "photo.jpg")
+    assert gray.shape == (60, 40)
+    with pytest.raises(predict.InputError, match="too large"):
+        predict.read_image(b"P5 10000 6000 255\n")

@@ -30,7 +30,7 @@ def test_repro_writes_outputs_that_load(project):
     assert {"accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "misclassified"} <= set(metrics)
     assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
     training = json.loads((root / "metrics" / "train" / "metrics.json").read_text())
-    assert training["epochs_run"] == 2 and 0 <= training["best_val_accuracy"] <= 1 and training["train_time_s"] > 0
+    assert training["epochs_run"] == 2 and 0 <= training["best_epoch_val_accuracy"] <= 1 and training["train_time_s"] > 0
     assert "macro avg" in (root / "metrics" / "classification_report.txt").read_text()
     predictions = (root / "plots" / "predictions.csv").read_text().splitlines()
     assert predictions[0] == "actual,predicted" and len(predictions) == 61

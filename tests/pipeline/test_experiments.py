@@ -98,10 +98,13 @@ def test_plots_page_renders_in_headless_chromium(project, plots_page):
     project.env["VEGA_DIR"] = str(check_plots_page.VEGA_DIR)
     screenshot = plots_page.with_name("screenshot.png")
     output = project.run(sys.executable, "-m", "tools.check_plots_page", str(plots_page),
-                         "--screenshot", str(screenshot)).stdout
-    charts = int(output.split(": ")[1].split(" charts")[0])
-    assert charts >= 3, output
+                         "--screenshot", str(screenshot), "--min-charts", "3").stdout
+    assert "(0 broken)" in output, output
     assert screenshot.stat().st_size > 20_000, "a screenshot of a drawn page, not a blank one"
+    blank = project.root / "blank.html"
+    blank.write_text("<html><body><p>no plots</p></body></html>")
+    failed = project.run(sys.executable, "-m", "tools.check_plots_page", str(blank), check=False)
+    assert failed.returncode == 1 and "did not render: 0 charts drawn" in failed.stderr
 
 
 def test_review_report_compares_against_main(project):

@@ -1,0 +1,220 @@
+"""Benchmark every stage, and this project's training against the Keras reference, in one run.
+
+Usage: python -m bench.run [--repeats 3] [--out bench] [--quick]
+
+Works in a temporary copy of the project (the workspace is left alone) on the real MNIST from $MNIST_MIRROR
+(default ../shared/data/mnist) with the default params.yaml, and measures:
+  - fetch (from the local mirror), preprocess, train, evaluate: wall time and peak memory, each stage in its
+    own process; fetch, preprocess and evaluate are run --repeats times and their medians reported;
+  - the start-up cost of each stage's process (its imports), median of --repeats;
+  - a no-op `dvc repro`, median of --repeats;
+  - the reference (bench/reference.py), right after train, on the same data and machine, and the ratio of
+    the two training wall times;
+  - training images per second and achieved GFLOP/s (from counted FLOPs) against a large matmul's GFLOP/s;
+  - inference with the saved .h5: images per second in batches of 1000, single-image latency (median, p99).
+Writes OUT/results.json and OUT/results.md. --quick runs tiny synthetic data for 1 epoch: it checks that
+the benchmark works (the test suite uses it); its figures mean nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from stages import common
+
+STAGES = ("fetch", "preprocess", "train", "evaluate")
+QUICK_TRAIN = {"epochs": 1, "batch_size": 32, "warmup_epochs": 0}
+
+
+def measure(args: list[str], cwd: Path, env: dict) -> dict:
+    """Run a command; its wall time, its stdout, and its own peak resident memory (from wait4's rusage)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        out = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            errors.seek(0)
+            raise SystemExit(f"benchmark step failed: {' '.join(args)}\n{errors.read()[-2000:]}")
+    return {"wall_s": round(time.perf_counter() - started, 2), "peak_mb": round(usage.ru_maxrss / 1024, 1),
+            "stdout": out}
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {"wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
+            "peak_mb": round(statistics.median(r["peak_mb"] for r in runs), 1), "runs": len(runs)}
+
+
+def make_copy(root: Path, quick: bool) -> tuple[dict, Path]:
+    """A project copy under `root`; returns the environment that runs stages in it."""
+    for name in ("stages", "bench"):
+        shutil.copytree(common.ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(common.ROOT / name, root / name)
+    mirror = Path(os.environ.get("MNIST_MIRROR") or common.ROOT.parent / "shared" / "data" / "mnist")
+    if quick:
+        from tests import synthetic
+
+        mirror = root / "mirror"
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        params["fetch"]["sha256"] = synthetic.write_dataset(mirror)
+        params["train"].update(QUICK_TRAIN)
+        params["train"]["model"].update({"filters": [4, 8], "convs_per_block": 1, "dense_units": [16]})
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "MNIST_MIRROR": str(mirror.resolve()), "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(root),
+           "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return env, mirror
+
+
+def stage(name: str) -> list[str]:
+    return [sys.executable, "-m", f"stages.{name}"]
+
+
+def run_stages(root: Path, env: dict, repeats: int, quick: bool) -> dict:
+    results = {}
+    for name in ("fetch", "preprocess"):
+        runs = []
+        for _ in range(repeats):
+            shutil.rmtree(root / "data" / ("raw" if name == "fetch" else "processed"), ignore_errors=True)
+            runs.append(measure(stage(name), root, env))
+        results[name] = median_of(runs)
+    results["train"] = {**measure(stage("train"), root, env), "runs": 1}
+    reference = measure([sys.executable, "-m", "bench.reference", "--root", str(root),
+                              "--epochs", "1" if quick else "15"], root, env)
+    results["evaluate"] = median_of([measure(stage("evaluate"), root, env) for _ in range(repeats)])
+    for name in STAGES:
+        results[name].pop("stdout", None)
+        results[name]["startup_s"] = round(statistics.median(
+            measure([sys.executable, "-c", f"import stages.{name}"], root, env)["wall_s"]
+            for _ in range(repeats)), 2)
+    return {"stages": results, "reference": {**json.loads(reference["stdout"].strip().splitlines()[-1]),
+                                             "peak_mb": reference["peak_mb"]}}
+
+
+def noop_repro(root: Path, env: dict, repeats: int) -> float:
+    dvc = [sys.executable, "-m", "dvc"]
+    for args in (["init", "--no-scm", "-q"], ["commit", "-f", "-q"]):
+        measure(dvc + args, root, env)
+    times = []
+    for _ in range(repeats):
+        run = measure(dvc + ["repro"], root, env)
+        if "up to date" not in run["stdout"]:
+            raise SystemExit(f"`dvc repro` was not a no-op:\n{run['stdout']}")
+        times.append(run["wall_s"])
+    return round(statistics.median(times), 2)
+
+
+def model_figures(root: Path, repeats: int) -> dict:
+    """Inference throughput and latency of the saved .h5, its FLOPs, and this machine's matmul GFLOP/s."""
+    import tensorflow as tf
+
+    from bench.flops import forward_flops
+    from stages import model_file
+
+    model = model_file.load_model(root / "models" / "model.h5")
+    with np.load(root / "data" / "processed" / "test.npz") as data:
+        images = data["x"]
+    model.predict(images[:1000], batch_size=1000, verbose=0)
+    batch_times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.predict(images, batch_size=1000, verbose=0)
+        batch_times.append(time.perf_counter() - started)
+    single = images[:1]
+    for _ in range(20):
+        model(single, training=False)
+    latencies = []
+    for i in range(300):
+        started = time.perf_counter()
+        model(images[i % len(images)][np.newaxis], training=False)
+        latencies.append((time.perf_counter() - started) * 1000)
+    a = tf.random.normal((2048, 2048))
+    tf.matmul(a, a)
+    matmul = []
+    for _ in range(5):
+        started = time.perf_counter()
+        tf.matmul(a, a).numpy()
+        matmul.append(2 * 2048 ** 3 / (time.perf_counter() - started) / 1e9)
+    return {"forward_mflop": round(forward_flops(model) / 1e6, 2),
+            "inference_images_per_s": round(len(images) / statistics.median(batch_times)),
+            "latency_ms_median": round(float(np.median(latencies)), 2),
+            "latency_ms_p99": round(float(np.percentile(latencies, 99)), 2),
+            "matmul_gflops": round(statistics.median(matmul), 1)}
+
+
+def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool) -> dict:
+    training = json.loads((root / "metrics" / "train" / "metrics.json").read_text())
+    evaluation = json.loads((root / "metrics" / "evaluate.json").read_text())
+    with np.load(root / "data" / "processed" / "train.npz") as data:
+        train_images = len(data["y"])
+    images_per_s = train_images * training["epochs_run"] / training["train_time_s"]
+    reference = timings["reference"]
+    reference_images_per_s = reference["train_images"] * reference["epochs"] / reference["train_time_s"]
+    return {
+        "date": date.today().isoformat(), "quick": quick,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "project": {"test_accuracy": evaluation["accuracy"], "train_time_s": training["train_time_s"],
+                    "epochs_run": training["epochs_run"], "train_images_per_s": round(images_per_s),
+                    "achieved_gflops": round(3 * model["forward_mflop"] * images_per_s / 1000, 1), **model},
+        "reference": {**reference, "train_images_per_s": round(reference_images_per_s),
+                      "achieved_gflops": round(3 * reference["forward_mflop"] * reference_images_per_s / 1000, 1)},
+        "train_time_ratio": round(training["train_time_s"] / reference["train_time_s"], 2),
+        "stages": timings["stages"], "noop_repro_s": noop_s,
+    }
+
+
+def markdown(r: dict) -> str:
+    p, ref = r["project"], r["reference"]
+    lines = [f"Benchmark of {r['date']} on {r['machine']}{' (quick: tiny data, figures meaningless)' if r['quick'] else ''}.",
+             "", "| | this project (default params) | Keras mnist_convnet reference |", "|---|---:|---:|",
+             f"| test accuracy | {p['test_accuracy']:.2%} | {ref['test_accuracy']:.2%} |",
+             f"| training wall time | {p['train_time_s']:.0f} s ({p['epochs_run']} epochs) "
+             f"| {ref['train_time_s']:.0f} s ({ref['epochs']} epochs) |",
+             f"| train time ratio (project / reference) | {r['train_time_ratio']:.2f} | 1.00 |",
+             f"| training images per second | {p['train_images_per_s']} | {ref['train_images_per_s']} |",
+             f"| forward MFLOP per image | {p['forward_mflop']} | {ref['forward_mflop']} |",
+             f"| achieved GFLOP/s in training (large matmul: {p['matmul_gflops']}) "
+             f"| {p['achieved_gflops']} | {ref['achieved_gflops']} |",
+             "", "| stage | wall time (s) | process start-up (s) | peak memory (MB) | runs |", "|---|---:|---:|---:|---:|"]
+    for name in STAGES:
+        s = r["stages"][name]
+        lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
+    lines += ["", f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5`: "
+              f"{p['inference_images_per_s']} images/s in batches of 1000; one image: "
+              f"{p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms p99."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=common.ROOT / "bench")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as tmp:
+        root = Path(tmp)
+        env, _ = make_copy(root, args.quick)
+        timings = run_stages(root, env, args.repeats, args.quick)
+        noop_s = noop_repro(root, env, args.repeats)
+        results = summarise(root, timings, noop_s, model_figures(root, args.repeats), args.quick)
+    common.write_json(args.out / "results.json", results)
+    common.write_text(args.out / "results.md", markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Pipeline: the benchmark script runs end to end on tiny data and writes its JSON and Markdown."""
+import json
+import subprocess
+import sys
+
+from stages import common
+
+
+def test_benchmark_runs_on_tiny_data(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--repeats", "1", "--out", str(tmp_path)],
+                            cwd=common.ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads((tmp_path / "results.json").read_text())
+    assert figures["quick"] is True
+    assert set(figures["stages"]) == {"fetch", "preprocess", "train", "evaluate"}
+    for name, stage in figures["stages"].items():
+        assert stage["wall_s"] > 0 and stage["peak_mb"] > 10 and stage["startup_s"] > 0, name
+    assert figures["reference"]["epochs"] == 1 and 0 <= figures["reference"]["test_accuracy"] <= 1
+    assert figures["train_time_ratio"] > 0 and figures["noop_repro_s"] > 0
+    project = figures["project"]
+    assert project["forward_mflop"] > 0 and project["inference_images_per_s"] > 0
+    assert 0 < project["latency_ms_median"] <= project["latency_ms_p99"]
+    table = (tmp_path / "results.md").read_text()
+    assert "| train time ratio (project / reference) |" in table and "| evaluate |" in table

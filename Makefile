@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro test browser-deps review bench clean-venv
+.PHONY: setup repro test browser-deps review exp-show bench clean-venv
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ browser-deps: setup
 review: setup
 	python -m tools.review --base $(BASE) --output review.md
 	@echo "wrote review.md"
+
+# `dvc exp show` trimmed to the columns that matter for review
+exp-show: setup
+	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|learning_rate|model\.filters)'
 
 # Every stage measured, and training side by side with Keras's mnist_convnet: bench/results.{json,md}
 bench: setup

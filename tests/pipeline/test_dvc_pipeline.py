@@ -55,6 +55,17 @@ def test_a_noop_repro_runs_nothing(project):
     assert "up to date" in project.dvc("status")
 
 
+def test_same_params_give_the_same_results(project):
+    def results():
+        history = (project.root / "metrics" / "train" / "plots" / "metrics" / "eval" / "loss.tsv").read_text()
+        return (project.root / "metrics" / "evaluate.json").read_text(), history
+
+    before = results()
+    project.dvc("repro", "--force", "--single-item", "train")
+    project.dvc("repro", "--force", "--single-item", "evaluate")
+    assert results() == before
+
+
 def test_a_train_param_reruns_only_train_and_evaluate(project):
     project.edit_params("train", epochs=1)
     output = project.dvc("repro")

@@ -59,7 +59,7 @@ def median_of(runs: list[dict]) -> dict:
             "peak_mb": round(statistics.median(r["peak_mb"] for r in runs), 1), "runs": len(runs)}
 
 
-def make_copy(root: Path, quick: bool) -> tuple[dict, Path]:
+def make_copy(root: Path, quick: bool) -> dict:
     """A project copy under `root`; returns the environment that runs stages in it."""
     for name in ("stages", "bench"):
         shutil.copytree(common.ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -77,7 +77,7 @@ def make_copy(root: Path, quick: bool) -> tuple[dict, Path]:
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "MNIST_MIRROR": str(mirror.resolve()), "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(root),
            "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return env, mirror
+    return env
 
 
 def stage(name: str) -> list[str]:
@@ -207,7 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as tmp:
         root = Path(tmp)
-        env, _ = make_copy(root, args.quick)
+        env = make_copy(root, args.quick)
         timings = run_stages(root, env, args.repeats, args.quick)
         noop_s = noop_repro(root, env, args.repeats)
         results = summarise(root, timings, noop_s, model_figures(root, args.repeats), args.quick)

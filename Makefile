@@ -39,7 +39,7 @@ review: setup
 
 # `dvc exp show` trimmed to the columns that matter for review
 exp-show: setup
-	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|learning_rate|model\.filters)'
+	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|learning_rate|model\.width)'
 
 # Every stage measured, and training side by side with Keras's mnist_convnet: bench/results.{json,md}
 bench: setup

@@ -112,6 +112,14 @@ class Section:
             raise self._bad(key, f"a {'' if allow_empty else 'non-empty '}list of integers >= {lo}", value)
         return list(value)
 
+    def sections(self, key: str) -> list[Section]:
+        """A non-empty list of mappings, each read through its own Section, named like `train.model.blocks.0`
+        (the form `dvc exp run -S` takes)."""
+        value = self._get(key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+            raise self._bad(key, "a non-empty list of mappings", value)
+        return [Section(f"{self.name}.{key}.{i}", v) for i, v in enumerate(value)]
+
     def str_list(self, key: str) -> list[str]:
         value = self._get(key)
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):

@@ -25,6 +25,16 @@ from stages import common  # noqa: E402
 
 
 @dataclass(frozen=True)
+class ConvBlock:
+    filters: list[int]
+    kernel_size: int
+    strides: int
+    padding: str
+    pool: bool
+    dropout: float
+
+
+@dataclass(frozen=True)
 class TrainParams:
     seed: int
     deterministic: bool
@@ -33,12 +43,10 @@ class TrainParams:
     learning_rate: float
     warmup_epochs: int
     label_smoothing: float
-    filters: list[int]
-    convs_per_block: int
-    kernel_size: int
-    padding: str
+    width: float
+    conv_blocks: list[ConvBlock]
     batch_norm: bool
-    block_dropout: float
+    batch_norm_momentum: float
     dense_units: list[int]
     dense_dropout: float
     rotation_deg: float
@@ -46,6 +54,19 @@ class TrainParams:
     zoom: float
     monitor: str
     patience: int
+
+
+def read_conv_block(b: common.Section) -> ConvBlock:
+    block = ConvBlock(
+        filters=b.int_list("filters"),
+        kernel_size=b.int("kernel_size", lo=1),
+        strides=b.int("strides", lo=1),
+        padding=b.choice("padding", ("valid", "same")),
+        pool=b.bool("pool"),
+        dropout=b.float("dropout", lo=0, hi=1, hi_open=True),
+    )
+    b.check_no_unknown()
+    return block
 
 
 def read_params() -> TrainParams:
@@ -58,12 +79,10 @@ def read_params() -> TrainParams:
         learning_rate=s.float("learning_rate", lo=0, hi=1, lo_open=True),
         warmup_epochs=s.int("warmup_epochs", lo=0),
         label_smoothing=s.float("label_smoothing", lo=0, hi=1, hi_open=True),
-        filters=s.int_list("model.filters"),
-        convs_per_block=s.int("model.convs_per_block", lo=1),
-        kernel_size=s.int("model.kernel_size", lo=1),
-        padding=s.choice("model.padding", ("valid", "same")),
+        width=s.float("model.width", lo=0, lo_open=True),
+        conv_blocks=[read_conv_block(b) for b in s.sections("model.conv_blocks")],
         batch_norm=s.bool("model.batch_norm"),
-        block_dropout=s.float("model.block_dropout", lo=0, hi=1, hi_open=True),
+        batch_norm_momentum=s.float("model.batch_norm_momentum", lo=0, hi=1, hi_open=True),
         dense_units=s.int_list("model.dense_units", allow_empty=True),
         dense_dropout=s.float("model.dense_dropout", lo=0, hi=1, hi_open=True),
         rotation_deg=s.float("augmentation.rotation_deg", lo=0, hi=180),
@@ -84,41 +103,53 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def build_model(p: TrainParams) -> keras.Model:
-    """Conv blocks (conv [+BN] + ReLU, repeated; max pool; dropout), dense layers, softmax over 10 classes."""
+    """Conv blocks (per filter count: conv [+BN] + ReLU; then 2x2 max pooling and dropout where the block asks),
+    dense layers [+BN] + ReLU + dropout, softmax over 10 classes. Filter and unit counts are scaled by width."""
+    def scaled(count: int) -> int:
+        return max(1, round(count * p.width))
+
+    def norm_relu() -> list[keras.layers.Layer]:
+        norm = [keras.layers.BatchNormalization(momentum=p.batch_norm_momentum)] if p.batch_norm else []
+        return [*norm, keras.layers.ReLU()]
+
     size = common.IMAGE_SIZE
     layers: list[keras.layers.Layer] = [keras.Input(shape=(size, size, 1), name="image")]
-    for filters in p.filters:
-        for _ in range(p.convs_per_block):
-            layers.append(keras.layers.Conv2D(filters, p.kernel_size, padding=p.padding, use_bias=not p.batch_norm))
-            if p.batch_norm:
-                layers.append(keras.layers.BatchNormalization())
-            layers.append(keras.layers.ReLU())
-        layers += [keras.layers.MaxPooling2D(2), keras.layers.Dropout(p.block_dropout)]
+    for block in p.conv_blocks:
+        for filters in block.filters:
+            layers.append(keras.layers.Conv2D(scaled(filters), block.kernel_size, strides=block.strides,
+                                              padding=block.padding, use_bias=not p.batch_norm))
+            layers += norm_relu()
+        if block.pool:
+            layers.append(keras.layers.MaxPooling2D(2))
+        if block.dropout:
+            layers.append(keras.layers.Dropout(block.dropout))
     layers.append(keras.layers.Flatten())
     for units in p.dense_units:
-        layers.append(keras.layers.Dense(units, use_bias=not p.batch_norm))
-        if p.batch_norm:
-            layers.append(keras.layers.BatchNormalization())
-        layers += [keras.layers.ReLU(), keras.layers.Dropout(p.dense_dropout)]
+        layers += [keras.layers.Dense(scaled(units), use_bias=not p.batch_norm), *norm_relu(),
+                   keras.layers.Dropout(p.dense_dropout)]
     layers.append(keras.layers.Dense(common.NUM_CLASSES, activation="softmax", name="digit"))
     try:
         return keras.Sequential(layers, name="mnist_cnn")
     except ValueError as exc:
         raise common.PipelineError(
-            f"train.model cannot be built ({str(exc).splitlines()[0]}); the blocks shrink the 28x28 image "
-            "to nothing: use fewer filters entries, a smaller kernel_size or padding: same"
+            f"train.model cannot be built ({str(exc).splitlines()[0]}); the conv blocks shrink the 28x28 image "
+            "to nothing: use fewer blocks, smaller kernel_size or strides, pool: false or padding: same"
         )
 
 
-def build_augmenter(p: TrainParams) -> keras.Sequential:
-    """Random rotation, shift and zoom, filling with the black background. Keras runs these layers only
-    in training; main() puts them in front of the model for fit() and saves the model without them."""
+def augmentation_layers(p: TrainParams) -> list[keras.layers.Layer]:
+    """Random rotation, shift and zoom (those not set to 0), filling with the black background. Keras runs
+    these layers only in training; main() puts them in front of the model for fit() and saves the model
+    without them."""
     fill = {"fill_mode": "constant", "fill_value": 0.0}
-    return keras.Sequential([
-        keras.layers.RandomRotation(p.rotation_deg / 360.0, seed=p.seed, **fill),
-        keras.layers.RandomTranslation(p.shift, p.shift, seed=p.seed + 1, **fill),
-        keras.layers.RandomZoom(p.zoom, seed=p.seed + 2, **fill),
-    ], name="augmentation")
+    layers = []
+    if p.rotation_deg:
+        layers.append(keras.layers.RandomRotation(p.rotation_deg / 360.0, seed=p.seed, **fill))
+    if p.shift:
+        layers.append(keras.layers.RandomTranslation(p.shift, p.shift, seed=p.seed + 1, **fill))
+    if p.zoom:
+        layers.append(keras.layers.RandomZoom(p.zoom, seed=p.seed + 2, **fill))
+    return layers
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
@@ -146,7 +177,7 @@ def main() -> None:
     val_x, val_y = common.load_processed("val")
     model = build_model(p)
     model.summary()
-    trainer = keras.Sequential([build_augmenter(p), model], name="augmented_training")
+    trainer = keras.Sequential([*augmentation_layers(p), model], name="augmented_training")
     steps_per_epoch = -(-len(train_x) // p.batch_size)
     trainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(p, steps_per_epoch)),
@@ -162,7 +193,8 @@ def main() -> None:
         history = trainer.fit(
             make_dataset(train_x, train_y, p.batch_size, p.seed, shuffle=True),
             validation_data=make_dataset(val_x, val_y, 1024, p.seed, shuffle=False),
-            epochs=p.epochs, callbacks=[early_stopping, DVCLiveCallback(live=live)], verbose=2,
+            epochs=p.epochs, shuffle=False,  # make_dataset shuffles
+            callbacks=[early_stopping, DVCLiveCallback(live=live)], verbose=2,
         )
         live.summary["train_time_s"] = round(time.perf_counter() - started, 1)
         live.summary["epochs_run"] = len(history.history["loss"])

@@ -14,7 +14,7 @@ from tests import synthetic
 
 COPIED = ("stages", "tools", "dvc.yaml", "params.yaml", ".gitignore")
 TINY_TRAIN = {"epochs": 2, "batch_size": 32, "warmup_epochs": 0, "deterministic": True,
-              "model": {"filters": [4, 8], "convs_per_block": 1, "dense_units": [16]}}
+              "model": {"width": 0.125}}
 STAGES = ("fetch", "preprocess", "train", "evaluate")
 
 

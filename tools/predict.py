@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from stages import common, model_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 FIT = 20  # MNIST scaled each digit to fit a 20x20 box inside the 28x28 frame
+DESPECKLE_FROM = 64  # images at least this large on both sides get a 3x3 median filter against speckle noise
 MAX_PIXELS = 50_000_000
 
 
@@ -66,6 +67,8 @@ def mnist_normalise(gray: np.ndarray) -> np.ndarray:
     if ink.max() < 0.25:
         raise InputError("the image has no ink that stands out from its background; draw or scan a digit")
     ink = ink / ink.max()
+    if min(ink.shape) >= DESPECKLE_FROM:
+        ink = np.array(Image.fromarray(ink).filter(ImageFilter.MedianFilter(3)), dtype=np.float32)
     ink[ink < 0.2] = 0.0
     rows, cols = np.nonzero(ink)
     ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]

@@ -9,11 +9,15 @@ def section(values):
 
 
 def test_getters_return_checked_values():
-    s = section({"epochs": 3, "rate": 0.5, "flag": True, "model": {"filters": [8, 16], "padding": "same"}})
+    s = section({"epochs": 3, "rate": 0.5, "flag": True, "model": {"filters": [8, 16], "padding": "same"},
+                 "blocks": [{"filters": [8]}, {"filters": [16, 16]}]})
     assert s.int("epochs", lo=1) == 3
     assert s.float("rate", lo=0, hi=1, lo_open=True) == 0.5
     assert s.bool("flag") is True
     assert s.int_list("model.filters") == [8, 16]
+    blocks = s.sections("blocks")
+    assert [b.name for b in blocks] == ["train.blocks.0", "train.blocks.1"]
+    assert blocks[1].int_list("filters") == [16, 16]
     assert s.choice("model.padding", ("valid", "same")) == "same"
     s.check_no_unknown()
 
@@ -27,6 +31,8 @@ def test_getters_return_checked_values():
     ("flag", "yes", lambda s: s.bool("flag"), "must be true or false"),
     ("filters", [], lambda s: s.int_list("filters"), "non-empty list of integers >= 1"),
     ("filters", [8, 0], lambda s: s.int_list("filters"), "non-empty list of integers >= 1"),
+    ("blocks", [8, 16], lambda s: s.sections("blocks"), "must be a non-empty list of mappings, got [8, 16]"),
+    ("blocks", [], lambda s: s.sections("blocks"), "must be a non-empty list of mappings"),
     ("mode", "max", lambda s: s.choice("mode", ("val_loss", "val_accuracy")), "one of val_loss, val_accuracy"),
 ])
 def test_bad_values_name_the_parameter_and_the_fix(key, value, call, expected):

@@ -1,10 +1,12 @@
 """Model: the built network follows the params, learns a tiny set, survives the HDF5 round trip, and
 ignores augmentation at inference."""
 import dataclasses
+import re
 
 import keras
 import numpy as np
 import pytest
+import yaml
 
 from stages import common, preprocess, train
 from tests import synthetic
@@ -16,7 +18,7 @@ def params():
 
 
 def small(params, **changes):
-    base = dict(filters=[8, 16], convs_per_block=1, dense_units=[32], batch_size=32, epochs=6,
+    base = dict(width=0.25, batch_size=32, epochs=6,
                 learning_rate=0.01, warmup_epochs=0)
     return dataclasses.replace(params, **{**base, **changes})
 
@@ -26,15 +28,20 @@ def count(model, kind):
 
 
 def test_layers_follow_the_params(params):
-    p = dataclasses.replace(params, filters=[8, 16, 24], convs_per_block=2, dense_units=[64, 32],
-                            padding="same", batch_norm=True)
+    p = dataclasses.replace(params, width=0.5, dense_units=[128, 64], batch_norm=True, batch_norm_momentum=0.8,
+                            conv_blocks=[train.ConvBlock([16, 16], 5, 2, "valid", pool=False, dropout=0.0),
+                                         train.ConvBlock([32], 3, 1, "same", pool=True, dropout=0.2),
+                                         train.ConvBlock([48, 48], 3, 1, "same", pool=True, dropout=0.25)])
     model = train.build_model(p)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert [c.filters for c in convs] == [8, 8, 16, 16, 24, 24]
-    assert all(c.kernel_size == (p.kernel_size, p.kernel_size) for c in convs)
-    assert count(model, keras.layers.MaxPooling2D) == 3
-    assert count(model, keras.layers.BatchNormalization) == 6 + 2
-    assert count(model, keras.layers.Dropout) == 3 + 2
+    assert [c.filters for c in convs] == [8, 8, 16, 24, 24]
+    assert [c.kernel_size[0] for c in convs] == [5, 5, 3, 3, 3]
+    assert [c.strides[0] for c in convs] == [2, 2, 1, 1, 1]
+    assert count(model, keras.layers.MaxPooling2D) == 2
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 5 + 2 and all(n.momentum == 0.8 for n in norms)
+    dropouts = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == [0.2, 0.25, p.dense_dropout, p.dense_dropout]
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [d.units for d in dense] == [64, 32, 10]
     assert dense[-1].activation is keras.activations.softmax
@@ -43,9 +50,31 @@ def test_layers_follow_the_params(params):
     assert count(plain, keras.layers.BatchNormalization) == 0
 
 
+def test_the_default_model_is_a_strided_stem_then_two_blocks(params):
+    model = train.build_model(params)
+    assert [layer.output.shape[1] for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [12, 12, 4]
+
+
 def test_a_model_that_shrinks_the_image_to_nothing_is_a_clear_error(params):
+    shrinking = train.ConvBlock([8, 8], 3, 1, "valid", pool=True, dropout=0.2)
     with pytest.raises(common.PipelineError, match="padding: same"):
-        train.build_model(dataclasses.replace(params, filters=[8, 8, 8, 8], convs_per_block=2, padding="valid"))
+        train.build_model(dataclasses.replace(params, conv_blocks=[shrinking] * 4))
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"filters": []}, "train.model.conv_blocks.1.filters must be a non-empty list of integers >= 1, got []; "
+                      "fix it in params.yaml or with `dvc exp run -S train.model.conv_blocks.1.filters=...`"),
+    ({"pool": "yes"}, "train.model.conv_blocks.1.pool must be true or false"),
+    ({"stride": 2}, "unknown parameter train.model.conv_blocks.1.stride"),
+])
+def test_a_bad_conv_block_names_its_index_and_field(tmp_path, monkeypatch, change, expected):
+    values = yaml.safe_load((common.ROOT / "params.yaml").read_text())
+    values["train"]["model"]["conv_blocks"][1].update(change)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(values))
+    monkeypatch.setattr(common, "PARAMS_PATH", path)
+    with pytest.raises(common.PipelineError, match=re.escape(expected)):
+        train.read_params()
 
 
 def test_trains_on_a_tiny_set_and_reloads_from_h5(params, tmp_path):
@@ -72,13 +101,15 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(params, tmp_path):
 
 def test_augmentation_moves_pixels_in_training_only(params):
     p = dataclasses.replace(params, rotation_deg=15, shift=0.1, zoom=0.1)
-    augmenter = train.build_augmenter(p)
+    augmenter = keras.Sequential(train.augmentation_layers(p))
     x, _ = preprocess.to_model_inputs(*synthetic.digits(16))
     augmented = np.asarray(augmenter(x, training=True))
     assert augmented.shape == x.shape
     assert np.abs(augmented - x).mean() > 0.01
     assert augmented.min() >= 0.0 and augmented.max() <= 1.0 + 1e-6
     np.testing.assert_array_equal(np.asarray(augmenter(x, training=False)), x)
+    assert [type(layer).__name__ for layer in train.augmentation_layers(dataclasses.replace(p, rotation_deg=0))] \
+        == ["RandomTranslation", "RandomZoom"], "a transformation set to 0 costs nothing"
 
 
 def test_learning_rate_warms_up_then_decays(params):

@@ -16,7 +16,7 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     for name, stage in figures["stages"].items():
         assert stage["wall_s"] > 0 and stage["peak_mb"] > 10 and stage["startup_s"] > 0, name
     assert figures["reference"]["epochs"] == 1 and 0 <= figures["reference"]["test_accuracy"] <= 1
-    assert figures["train_time_ratio"] > 0 and figures["noop_repro_s"] > 0
+    assert figures["train_time_ratio"] > 0 and figures["process_cpu_ratio"] > 0 and figures["noop_repro_s"] > 0
     project = figures["project"]
     assert project["forward_mflop"] > 0 and project["inference_images_per_s"] > 0
     assert 0 < project["latency_ms_median"] <= project["latency_ms_p99"]

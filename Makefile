@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro test browser-deps review exp-show bench clean-venv
+.PHONY: setup repro test browser-deps review exp-show exp-fast bench clean-venv
 
 setup: $(STAMP)
 
@@ -39,7 +39,15 @@ review: setup
 
 # `dvc exp show` trimmed to the columns that matter for review
 exp-show: setup
-	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|learning_rate|model\.width)'
+	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|batch_size|learning_rate|model\.width)'
+
+# The fast profile, for quick experiments: half width, no augmentation, 2 epochs at batch 256, no warm-up.
+# Add your own overrides after it: make exp-fast FAST_EXTRA='-S train.seed=7'
+FAST := -S train.model.width=0.5 -S train.epochs=2 -S train.batch_size=256 -S train.learning_rate=0.005 \
+	-S train.warmup_epochs=0 -S train.augmentation.rotation_deg=0 -S train.augmentation.shift=0 \
+	-S train.augmentation.zoom=0
+exp-fast: setup
+	dvc exp run $(FAST) $(FAST_EXTRA)
 
 # Every stage measured, and training side by side with Keras's mnist_convnet: bench/results.{json,md}
 bench: setup

@@ -84,7 +84,7 @@ def plot_confusion_matrix(cm: np.ndarray, path: Path) -> None:
 def plot_training_curves(history: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("accuracy", "loss")):
-        ax.plot(history.index, history[f"train_{metric}"], marker="o", label="train (augmented)")
+        ax.plot(history.index, history[f"train_{metric}"], marker="o", label="training batches")
         ax.plot(history.index, history[f"eval_{metric}"], marker="o", label="validation")
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric.capitalize()} per epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

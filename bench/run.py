@@ -9,7 +9,8 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
   - the start-up cost of each stage's process (its imports), median of --repeats;
   - a no-op `dvc repro`, median of --repeats;
   - the reference (bench/reference.py), right after train, on the same data and machine, and the ratio of
-    the two training wall times;
+    the two training wall times; beside it, the CPU time of each whole process and their ratio (steadier
+    on a machine whose cores come and go; the reference's process also scores the test set);
   - training images per second and achieved GFLOP/s (from counted FLOPs) against a large matmul's GFLOP/s;
   - inference with the saved .h5: images per second in batches of 1000, single-image latency (median, p99).
 Writes OUT/results.json and OUT/results.md. --quick runs tiny synthetic data for 1 epoch: it checks that

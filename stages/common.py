@@ -113,7 +113,7 @@ class Section:
         return list(value)
 
     def sections(self, key: str) -> list[Section]:
-        """A non-empty list of mappings, each read through its own Section, named like `train.model.blocks.0`
+        """A non-empty list of mappings, each read through its own Section, named like `train.model.conv_blocks.0`
         (the form `dvc exp run -S` takes)."""
         value = self._get(key)
         if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
@@ -133,7 +133,7 @@ class Section:
         return value
 
     def check_no_unknown(self) -> None:
-        """Reject keys nobody reads: a typo such as `learning_rat` or `model.filtrs` must not pass silently."""
+        """Reject keys nobody reads: a typo such as `learning_rat` or `model.widht` must not pass silently."""
         unknown = [key for key in _leaf_keys(self.values)
                    if not any(key == read or key.startswith(read + ".") for read in self.read)]
         if unknown:

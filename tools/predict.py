@@ -27,7 +27,7 @@ from stages import common, model_file
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 FIT = 20  # MNIST scaled each digit to fit a 20x20 box inside the 28x28 frame
-DESPECKLE_FROM = 64  # images at least this large on both sides get a 3x3 median filter against speckle noise
+DESPECKLE_FROM = 64  # from this size on both sides, stray specks do not widen the crop (3x3 median filter)
 MAX_PIXELS = 50_000_000
 
 
@@ -67,15 +67,24 @@ def mnist_normalise(gray: np.ndarray) -> np.ndarray:
     if ink.max() < 0.25:
         raise InputError("the image has no ink that stands out from its background; draw or scan a digit")
     ink = ink / ink.max()
-    if min(ink.shape) >= DESPECKLE_FROM:
-        ink = np.array(Image.fromarray(ink).filter(ImageFilter.MedianFilter(3)), dtype=np.float32)
     ink[ink < 0.2] = 0.0
-    rows, cols = np.nonzero(ink)
-    ink = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    top, bottom, left, right = ink_box(ink)
+    ink = ink[top:bottom, left:right]
     scale = FIT / max(ink.shape)
     size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
     fitted = np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
     return centre_on_mass(np.clip(fitted, 0, 1))
+
+
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """The bounding box (top, bottom, left, right; ends exclusive) of the ink. On a large image it is taken
+    after a 3x3 median filter, so that a stray speck of scanner noise does not widen it; strokes thinner
+    than the filter vanish in it, and then the unfiltered ink sets the box."""
+    despeckled = ink
+    if min(ink.shape) >= DESPECKLE_FROM:
+        despeckled = np.asarray(Image.fromarray(ink).filter(ImageFilter.MedianFilter(3)))
+    rows, cols = np.nonzero(despeckled if despeckled.max() > 0 else ink)
+    return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
 
 
 def centre_on_mass(digit: np.ndarray) -> np.ndarray:

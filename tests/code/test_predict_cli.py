@@ -117,3 +117,15 @@ def test_photos_are_turned_upright_and_huge_images_refused(tmp_path):
     assert gray.shape == (60, 40)
     with pytest.raises(predict.InputError, match="too large"):
         predict.read_image(b"P5 10000 6000 255\n")
+
+
+def test_a_speck_does_not_widen_the_crop_and_thin_strokes_still_count():
+    ink = np.zeros((200, 200), np.float32)
+    ink[40:160, 90:110] = 1.0
+    ink[5, 195] = 1.0  # one speck of scanner noise, far from the digit
+    assert predict.ink_box(ink) == (40, 160, 90, 110)
+    thin = np.zeros((200, 200), np.float32)
+    thin[30:170, 100] = 1.0  # a 1-pixel stroke vanishes in the median filter
+    assert predict.ink_box(thin) == (30, 170, 100, 101)
+    digit = predict.mnist_normalise(255 - (thin * 255).astype(np.uint8))
+    assert digit.shape == (28, 28) and digit.max() > 0

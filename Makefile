@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro test browser-deps review exp-show exp-fast bench clean-venv
+.PHONY: setup repro test check-lock browser-deps review exp-show exp-fast bench clean-venv
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ repro: setup
 
 test: setup
 	python -m pytest
+
+# Before committing (CI runs it too): fails, naming the stage and the file, when dvc.lock does not match the
+# code, params, dvc.yaml, metrics/ and plots/. Fix: `dvc repro`, then commit dvc.lock, metrics/ and plots/.
+check-lock: setup
+	python -m tools.check_lock
 
 # Chromium (Debian's package) and the Vega versions DVC's plots page asks for, for the page-rendering check.
 browser-deps: setup

@@ -1,19 +1,24 @@
 """Benchmark every stage, and this project's training against the Keras reference, in one run.
 
-Usage: python -m bench.run [--repeats 3] [--out bench] [--quick]
+Usage: python -m bench.run [--repeats 3] [--seeds 42 1 2] [--out bench] [--quick]
 
 Works in a temporary copy of the project (the workspace is left alone) on the real MNIST from $MNIST_MIRROR
 (default ../shared/data/mnist) with the default params.yaml, and measures:
   - fetch (from the local mirror), preprocess, train, evaluate: wall time and peak memory, each stage in its
     own process; fetch, preprocess and evaluate are run --repeats times and their medians reported;
+  - train and evaluate once per --seeds (train.seed; the default params otherwise): test accuracy, best
+    epoch and training time of each seed, and their median, min and max, because the seed alone moves the
+    test accuracy by about 0.1 pp;
   - the start-up cost of each stage's process (its imports), median of --repeats;
   - a no-op `dvc repro`, median of --repeats;
   - the reference (bench/reference.py), right after train, on the same data and machine, and the ratio of
-    the two training wall times; beside it, the CPU time of each whole process and their ratio (steadier
-    on a machine whose cores come and go; the reference's process also scores the test set);
+    the median training wall time to the reference's; beside it, the CPU time of each whole process and
+    their ratio (steadier on a machine whose cores come and go; the reference's process also scores the
+    test set);
   - training images per second and achieved GFLOP/s (from counted FLOPs) against a large matmul's GFLOP/s;
   - inference with the saved .h5: images per second in batches of 1000, single-image latency (median, p99).
-Writes OUT/results.json and OUT/results.md. --quick runs tiny synthetic data for 1 epoch: it checks that
+Writes OUT/results.json and OUT/results.md, both naming the CPU (model and instruction sets): the same
+params give other figures on another CPU. --quick runs tiny synthetic data for 1 epoch: it checks that
 the benchmark works (the test suite uses it); its figures mean nothing.
 """
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -34,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from stages import common
+from stages import common, environment
 
 STAGES = ("fetch", "preprocess", "train", "evaluate")
 QUICK_TRAIN = {"epochs": 1, "batch_size": 32, "warmup_epochs": 0}
@@ -86,7 +90,31 @@ def stage(name: str) -> list[str]:
     return [sys.executable, "-m", f"stages.{name}"]
 
 
-def run_stages(root: Path, env: dict, repeats: int, quick: bool) -> dict:
+def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], list[dict]]:
+    """Train and evaluate once per seed: each seed's figures, and each train process's measurements."""
+    figures, processes = [], []
+    params_path = root / "params.yaml"
+    for seed in seeds:
+        params = yaml.safe_load(params_path.read_text())
+        params["train"]["seed"] = seed
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+        processes.append(measure(stage("train"), root, env))
+        measure(stage("evaluate"), root, env)
+        training = json.loads((root / common.TRAIN_METRICS_PATH.relative_to(common.ROOT)).read_text())
+        evaluation = json.loads((root / common.EVAL_METRICS_PATH.relative_to(common.ROOT)).read_text())
+        figures.append({"seed": seed, "test_accuracy": evaluation["accuracy"],
+                        "misclassified": evaluation["misclassified"], "best_epoch": training["best_epoch"],
+                        "best_epoch_val_accuracy": round(training["best_epoch_val_accuracy"], 6),
+                        "epochs_run": training["epochs_run"], "train_time_s": training["train_time_s"],
+                        "process_cpu_s": processes[-1]["cpu_s"]})
+    return figures, processes
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: bool) -> dict:
     results = {}
     for name in ("fetch", "preprocess"):
         runs = []
@@ -94,7 +122,8 @@ def run_stages(root: Path, env: dict, repeats: int, quick: bool) -> dict:
             shutil.rmtree(root / "data" / ("raw" if name == "fetch" else "processed"), ignore_errors=True)
             runs.append(measure(stage(name), root, env))
         results[name] = median_of(runs)
-    results["train"] = {**measure(stage("train"), root, env), "runs": 1}
+    seed_runs, processes = train_seeds(root, env, seeds)
+    results["train"] = median_of(processes)
     reference = measure([sys.executable, "-m", "bench.reference", "--root", str(root),
                               "--epochs", "1" if quick else "15"], root, env)
     results["evaluate"] = median_of([measure(stage("evaluate"), root, env) for _ in range(repeats)])
@@ -103,8 +132,9 @@ def run_stages(root: Path, env: dict, repeats: int, quick: bool) -> dict:
         results[name]["startup_s"] = round(statistics.median(
             measure([sys.executable, "-c", f"import stages.{name}"], root, env)["wall_s"]
             for _ in range(repeats)), 2)
-    return {"stages": results, "reference": {**json.loads(reference["stdout"].strip().splitlines()[-1]),
-                                             "peak_mb": reference["peak_mb"], "process_cpu_s": reference["cpu_s"]}}
+    return {"stages": results, "seeds": seed_runs,
+            "reference": {**json.loads(reference["stdout"].strip().splitlines()[-1]),
+                          "peak_mb": reference["peak_mb"], "process_cpu_s": reference["cpu_s"]}}
 
 
 def noop_repro(root: Path, env: dict, repeats: int) -> float:
@@ -159,43 +189,54 @@ def model_figures(root: Path, repeats: int) -> dict:
 
 
 def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool) -> dict:
-    training = json.loads((root / "metrics" / "train" / "metrics.json").read_text())
-    evaluation = json.loads((root / "metrics" / "evaluate.json").read_text())
+    seeds = timings["seeds"]
     with np.load(root / "data" / "processed" / "train.npz") as data:
         train_images = len(data["y"])
-    images_per_s = train_images * training["epochs_run"] / training["train_time_s"]
+    train_time_s = statistics.median(run["train_time_s"] for run in seeds)
+    process_cpu_s = statistics.median(run["process_cpu_s"] for run in seeds)
+    images_per_s = statistics.median(train_images * run["epochs_run"] / run["train_time_s"] for run in seeds)
     reference = timings["reference"]
     reference_images_per_s = reference["train_images"] * reference["epochs"] / reference["train_time_s"]
+    env = environment.describe()
     return {
         "date": date.today().isoformat(), "quick": quick,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "project": {"test_accuracy": evaluation["accuracy"], "train_time_s": training["train_time_s"],
-                    "epochs_run": training["epochs_run"], "train_images_per_s": round(images_per_s),
-                    "process_cpu_s": timings["stages"]["train"]["cpu_s"],
+        "machine": f"{environment.summary(env)}, Python {env['python']}", "environment": env,
+        "project": {"test_accuracy": spread([run["test_accuracy"] for run in seeds]),
+                    "train_time_s": train_time_s, "process_cpu_s": process_cpu_s, "seeds": seeds,
+                    "train_images_per_s": round(images_per_s),
                     "achieved_gflops": round(3 * model["forward_mflop"] * images_per_s / 1000, 1), **model},
         "reference": {**reference, "train_images_per_s": round(reference_images_per_s),
                       "achieved_gflops": round(3 * reference["forward_mflop"] * reference_images_per_s / 1000, 1)},
-        "train_time_ratio": round(training["train_time_s"] / reference["train_time_s"], 2),
-        "process_cpu_ratio": round(timings["stages"]["train"]["cpu_s"] / reference["process_cpu_s"], 2),
+        "train_time_ratio": round(train_time_s / reference["train_time_s"], 2),
+        "process_cpu_ratio": round(process_cpu_s / reference["process_cpu_s"], 2),
         "stages": timings["stages"], "noop_repro_s": noop_s,
     }
 
 
 def markdown(r: dict) -> str:
     p, ref = r["project"], r["reference"]
+    acc, n = p["test_accuracy"], len(p["seeds"])
     lines = [f"Benchmark of {r['date']} on {r['machine']}{' (quick: tiny data, figures meaningless)' if r['quick'] else ''}.",
-             "", "| | this project (default params) | Keras mnist_convnet reference |", "|---|---:|---:|",
-             f"| test accuracy | {p['test_accuracy']:.2%} | {ref['test_accuracy']:.2%} |",
-             f"| training wall time | {p['train_time_s']:.0f} s ({p['epochs_run']} epochs) "
+             "", f"| | this project (default params, {n} seeds) | Keras mnist_convnet reference |",
+             "|---|---:|---:|",
+             f"| test accuracy: median (min-max) | {acc['median']:.2%} ({acc['min']:.2%}-{acc['max']:.2%}) "
+             f"| {ref['test_accuracy']:.2%} |",
+             f"| training wall time (median) | {p['train_time_s']:.0f} s "
              f"| {ref['train_time_s']:.0f} s ({ref['epochs']} epochs) |",
              f"| train time ratio (project / reference) | {r['train_time_ratio']:.2f} | 1.00 |",
-             f"| CPU time of the whole process | {p['process_cpu_s']:.0f} s | {ref['process_cpu_s']:.0f} s |",
+             f"| CPU time of the whole process (median) | {p['process_cpu_s']:.0f} s | {ref['process_cpu_s']:.0f} s |",
              f"| CPU time ratio (project / reference) | {r['process_cpu_ratio']:.2f} | 1.00 |",
              f"| training images per second | {p['train_images_per_s']} | {ref['train_images_per_s']} |",
              f"| forward MFLOP per image | {p['forward_mflop']} | {ref['forward_mflop']} |",
              f"| achieved GFLOP/s in training (large matmul: {p['matmul_gflops']}) "
              f"| {p['achieved_gflops']} | {ref['achieved_gflops']} |",
-             "", "| stage | wall time (s) | process start-up (s) | peak memory (MB) | runs |", "|---|---:|---:|---:|---:|"]
+             "", "| seed | test accuracy | wrong | best epoch (validation accuracy) | training time |",
+             "|---:|---:|---:|---|---:|"]
+    for run in p["seeds"]:
+        lines.append(f"| {run['seed']} | {run['test_accuracy']:.2%} | {run['misclassified']} "
+                     f"| {run['best_epoch']} of {run['epochs_run']} ({run['best_epoch_val_accuracy']:.2%}) "
+                     f"| {run['train_time_s']:.0f} s |")
+    lines += ["", "| stage | wall time (s) | process start-up (s) | peak memory (MB) | runs |", "|---|---:|---:|---:|---:|"]
     for name in STAGES:
         s = r["stages"][name]
         lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
@@ -209,12 +250,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=common.ROOT / "bench")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2],
+                        help="train.seed values to train the default with (default: 42 1 2)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as tmp:
         root = Path(tmp)
         env = make_copy(root, args.quick)
-        timings = run_stages(root, env, args.repeats, args.quick)
+        timings = run_stages(root, env, args.repeats, args.seeds, args.quick)
         noop_s = noop_repro(root, env, args.repeats)
         results = summarise(root, timings, noop_s, model_figures(root, args.repeats), args.quick)
     common.write_json(args.out / "results.json", results)

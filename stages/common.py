@@ -22,10 +22,14 @@ PARAMS_PATH = ROOT / "params.yaml"
 RAW_DIR = ROOT / "data" / "raw"
 PROCESSED_DIR = ROOT / "data" / "processed"
 MODEL_PATH = ROOT / "models" / "model.h5"
-TRAIN_LIVE_DIR = ROOT / "metrics" / "train"
+TRAIN_LIVE_DIR = ROOT / "metrics" / "train"  # dvclive's folder: metrics.json and plots/metrics/{train,eval}/*.tsv
+TRAIN_METRICS_PATH = TRAIN_LIVE_DIR / "metrics.json"
+HISTORY_DIR = TRAIN_LIVE_DIR / "plots" / "metrics"
+ENVIRONMENT_PATH = TRAIN_LIVE_DIR / "environment.json"
 EVAL_METRICS_PATH = ROOT / "metrics" / "evaluate.json"
-CLASSIFICATION_REPORT_PATH = ROOT / "metrics" / "classification_report.txt"
 PLOTS_DIR = ROOT / "plots"
+PREDICTIONS_PATH = PLOTS_DIR / "predictions.csv"
+CLASSIFICATION_REPORT_PATH = PLOTS_DIR / "classification_report.csv"
 
 RAW_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",

@@ -3,9 +3,9 @@
 Reads: models/model.h5, data/processed/test.npz, the per-epoch history that train logged under
        metrics/train/plots/metrics/, and params.yaml `evaluate` (batch_size, misclassified_shown).
 Writes: metrics/evaluate.json (test accuracy and loss, macro precision, recall and F1, misclassified count,
-        per-class accuracy), metrics/classification_report.txt (the full report), plots/predictions.csv
-        (actual and predicted digit per test image, for DVC's confusion template) and the PNGs
-        plots/{confusion_matrix,training_curves,per_class_accuracy,misclassified}.png.
+        per-class accuracy), plots/classification_report.csv (precision, recall, F1 and support per digit),
+        plots/predictions.csv (actual and predicted digit per test image, for DVC's confusion template) and
+        the PNGs plots/{confusion_matrix,training_curves,per_class_accuracy,misclassified}.png.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from sklearn.metrics import classification_report, confusion_matrix, log_loss
 
 from stages import common, model_file
 
-HISTORY_DIR = common.TRAIN_LIVE_DIR / "plots" / "metrics"
 DIGITS = list(range(common.NUM_CLASSES))
 
 
@@ -33,8 +32,8 @@ def read_params() -> tuple[int, int]:
     return batch_size, shown
 
 
-def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, str]:
-    """Metrics for metrics/evaluate.json, the confusion matrix and the printable classification report."""
+def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, pd.DataFrame]:
+    """Metrics for metrics/evaluate.json, the confusion matrix and the classification report per digit."""
     predicted = probs.argmax(axis=1)
     cm = confusion_matrix(labels, predicted, labels=DIGITS)
     report = classification_report(labels, predicted, labels=DIGITS, output_dict=True, zero_division=0)
@@ -48,8 +47,10 @@ def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, str]
         "misclassified": int((predicted != labels).sum()),
         "per_class_accuracy": {str(d): round(float(a), 6) for d, a in zip(DIGITS, per_class)},
     }
-    text = classification_report(labels, predicted, labels=DIGITS, digits=4, zero_division=0)
-    return metrics, cm, text
+    per_digit = pd.DataFrame([report[str(d)] for d in DIGITS]).rename(columns={"f1-score": "f1"})
+    per_digit = per_digit.round(6).astype({"support": int})
+    per_digit.insert(0, "digit", DIGITS)
+    return metrics, cm, per_digit
 
 
 def read_history(history_dir: Path) -> pd.DataFrame:
@@ -122,29 +123,29 @@ def plot_misclassified(images: np.ndarray, labels: np.ndarray, probs: np.ndarray
     save_figure(fig, path)
 
 
-def write_predictions(labels: np.ndarray, predicted: np.ndarray, path: Path) -> None:
+def write_csv(table: pd.DataFrame, path: Path) -> None:
     with common.atomic_path(path) as tmp:
-        pd.DataFrame({"actual": labels, "predicted": predicted}).to_csv(tmp, index=False)
+        table.to_csv(tmp, index=False)
 
 
 def main() -> None:
     batch_size, shown = read_params()
-    history = read_history(HISTORY_DIR)
+    history = read_history(common.HISTORY_DIR)
     model = model_file.load_model(common.MODEL_PATH)
     images, one_hot = common.load_processed("test")
     labels = one_hot.argmax(axis=1)
     probs = model.predict(images, batch_size=batch_size, verbose=0)
-    metrics, cm, report = score(labels, probs)
+    metrics, cm, per_digit = score(labels, probs)
     common.write_json(common.EVAL_METRICS_PATH, metrics)
-    common.write_text(common.CLASSIFICATION_REPORT_PATH, report)
-    write_predictions(labels, probs.argmax(axis=1), common.PLOTS_DIR / "predictions.csv")
+    write_csv(per_digit, common.CLASSIFICATION_REPORT_PATH)
+    write_csv(pd.DataFrame({"actual": labels, "predicted": probs.argmax(axis=1)}), common.PREDICTIONS_PATH)
     plot_confusion_matrix(cm, common.PLOTS_DIR / "confusion_matrix.png")
     plot_training_curves(history, common.PLOTS_DIR / "training_curves.png")
     plot_per_class_accuracy(metrics["per_class_accuracy"], common.PLOTS_DIR / "per_class_accuracy.png")
     plot_misclassified(images, labels, probs, shown, common.PLOTS_DIR / "misclassified.png")
     print(f"test accuracy {metrics['accuracy']:.4%}, loss {metrics['loss']:.4f}, "
           f"macro F1 {metrics['f1_macro']:.4f}, {metrics['misclassified']} misclassified")
-    print(report)
+    print(per_digit.to_string(index=False))
 
 
 if __name__ == "__main__":

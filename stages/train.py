@@ -1,10 +1,11 @@
 """Train stage: fit the CNN on the training split, early-stopping on the validation split.
 
 Reads: data/processed/{train,val}.npz and params.yaml `train`.
-Writes: models/model.h5 (HDF5; `keras.models.load_model` loads it with no custom objects) and, through
+Writes: models/model.h5 (HDF5; `keras.models.load_model` loads it with no custom objects); through
         dvclive, metrics/train/: per-epoch loss and accuracy for train and validation under plots/metrics/
         (DVC plots data) and metrics.json (last epoch, epochs run, the best epoch (counted from 1) and its
-        validation accuracy, training wall time). The test set is never read here.
+        validation accuracy, training wall time); and metrics/train/environment.json (CPU, instruction sets,
+        versions, threads: what the figures depend on besides params). The test set is never read here.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import tensorflow as tf  # noqa: E402
 from dvclive import Live  # noqa: E402
 from dvclive.keras import DVCLiveCallback  # noqa: E402
 
-from stages import common  # noqa: E402
+from stages import common, environment  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def main() -> None:
         live.summary["best_epoch_val_accuracy"] = float(history.history["val_accuracy"][early_stopping.best_epoch])
     with common.atomic_path(common.MODEL_PATH) as tmp:
         model.save(tmp, include_optimizer=False)
+    common.write_json(common.ENVIRONMENT_PATH, environment.describe())
     print(f"saved {common.MODEL_PATH.relative_to(common.ROOT)}; best epoch {live.summary['best_epoch']}, "
           f"val accuracy {live.summary['best_epoch_val_accuracy']:.4f}, {live.summary['train_time_s']} s")
 

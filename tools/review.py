@@ -4,7 +4,9 @@ Usage: python -m tools.review [--base main] [--rev REV] [--output review.md] [--
 
 Reads the metrics and params committed at --base (default main, or origin/main when there is no local
 main) and at --rev (default: the workspace) through `dvc metrics diff --json` and `dvc params diff --json`.
-Metrics and plots are small and kept in git, so this needs neither DVC's cache nor the network.
+Metrics and plots are small and kept in git, so these need neither DVC's cache nor the network. Beside them
+it shows the training environment of each revision (metrics/train/environment.json: CPU and versions, which
+move the figures too), read from DVC's cache or its remote; "not available" when neither has it.
 Writes the report to --output, or to stdout.
 """
 from __future__ import annotations
@@ -115,11 +117,40 @@ def params_table(diff: dict) -> list[str]:
     return lines
 
 
-def render(base: str, rev: str | None, metrics: dict, params: dict, image_url: str) -> str:
+def read_environment(rev: str | None) -> dict | None:
+    """The training environment recorded at `rev` (None: the workspace), or None when it cannot be had."""
+    if rev is None:
+        path = common.ENVIRONMENT_PATH
+        return json.loads(path.read_text()) if path.is_file() else None
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    try:
+        text = dvc.api.read(str(common.ENVIRONMENT_PATH.relative_to(common.ROOT)), repo=str(common.ROOT), rev=rev)
+    except (DvcException, FileNotFoundError):
+        return None
+    return json.loads(text)
+
+
+def environment_table(base: dict | None, this: dict | None) -> list[str]:
+    lines = ["| | base | this |", "|---|---|---|"]
+    for key, label in (("cpu", "CPU"), ("isa", "instruction sets"), ("cores", "cores"),
+                       ("tensorflow", "TensorFlow"), ("keras", "Keras")):
+        cells = ["not available" if env is None else str(env[key] if key != "isa" else " ".join(env[key]))
+                 for env in (base, this)]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    if base and this and (base["cpu"], base["isa"]) != (this["cpu"], this["isa"]):
+        lines += ["", "Trained on different CPUs: the same params and seed give slightly different models on "
+                      "each (oneDNN picks other kernels), so small metric changes may come from the CPU alone."]
+    return lines
+
+
+def render(base: str, rev: str | None, metrics: dict, params: dict, environments: tuple, image_url: str) -> str:
     title = f"## Model review: {rev or 'workspace'} against `{base}`"
     images = [f"- [{caption}]({image_url}{path})" for path, caption in IMAGES]
     sections = [[title], ["### Metrics", ""] + metrics_table(metrics), per_class_table(metrics),
                 ["### Parameters changed", ""] + params_table(params),
+                ["### Training environment", ""] + environment_table(*environments),
                 ["### Plots (this revision)", ""] + images,
                 ["Interactive, both revisions overlaid: `dvc plots diff " + base + (f" {rev}" if rev else "")
                  + "` writes `dvc_plots/index.html`."]]
@@ -131,7 +162,8 @@ def build_report(base: str, rev: str | None, image_url: str) -> str:
     revs = [base] + ([git_revision(rev)] if rev else [])
     metrics = dvc_json("metrics", "diff", *revs, "--all")
     params = dvc_json("params", "diff", *revs)
-    return render(base, rev, metrics, params, image_url)
+    environments = (read_environment(base), read_environment(revs[1] if rev else None))
+    return render(base, rev, metrics, params, environments, image_url)
 
 
 def main(argv: list[str] | None = None) -> None:

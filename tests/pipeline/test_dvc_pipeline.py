@@ -31,7 +31,10 @@ def test_repro_writes_outputs_that_load(project):
     assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
     training = json.loads((root / "metrics" / "train" / "metrics.json").read_text())
     assert training["epochs_run"] == 2 and 0 <= training["best_epoch_val_accuracy"] <= 1 and training["train_time_s"] > 0
-    assert "macro avg" in (root / "metrics" / "classification_report.txt").read_text()
+    report = (root / "plots" / "classification_report.csv").read_text().splitlines()
+    assert report[0] == "digit,precision,recall,f1,support" and len(report) == 11
+    environment = json.loads((root / "metrics" / "train" / "environment.json").read_text())
+    assert environment["cores"] >= 1 and environment["tensorflow"] and environment["keras"].startswith("3.")
     predictions = (root / "plots" / "predictions.csv").read_text().splitlines()
     assert predictions[0] == "actual,predicted" and len(predictions) == 61
     for name in ("confusion_matrix", "training_curves", "per_class_accuracy", "misclassified"):
@@ -45,8 +48,11 @@ def test_metrics_and_plots_commands_need_no_arguments(project):
     assert files["metrics/evaluate.json"]["data"]["accuracy"] >= 0
     assert files["metrics/train/metrics.json"]["data"]["epochs_run"] == 2
     ids = set(json.loads(project.dvc("plots", "show", "--json", "--split"))["data"])
-    assert {"Accuracy per epoch", "Loss per epoch", "Confusion matrix (test set)"} <= ids, ids
-    assert {"plots/confusion_matrix.png", "plots/misclassified.png"} <= ids, ids
+    history = {f"metrics/train/plots/metrics/{split}/{metric}.tsv"
+               for split in ("train", "eval") for metric in ("accuracy", "loss")}
+    images = {f"plots/{name}.png" for name in ("confusion_matrix", "training_curves", "per_class_accuracy",
+                                               "misclassified")}
+    assert ids == history | images | {"plots/predictions.csv", "plots/classification_report.csv"}, ids
 
 
 def test_a_noop_repro_runs_nothing(project):

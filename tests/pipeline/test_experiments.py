@@ -84,7 +84,8 @@ def plots_page(project):
 
 def test_plots_diff_writes_html_with_both_revisions(project, plots_page):
     html = plots_page.read_text()
-    for plot in ("Accuracy per epoch", "Loss per epoch", "Confusion matrix (test set)"):
+    for plot in ("metrics/train/plots/metrics/eval/accuracy.tsv", "Confusion matrix (test set)",
+                 "F1 per digit (test set)"):
         assert plot in html, plot
     assert html.count("vegaEmbed") >= 3
     assert '"rev": "fast-lr"' in html and '"rev": "wide"' in html
@@ -114,6 +115,8 @@ def test_review_report_compares_against_main(project):
     assert "| epochs run | 2 | 3 | +1 |" in report
     assert "| `train.model.width` | `0.125` | `0.25` |" in report
     assert "(plots/confusion_matrix.png)" in report
+    cpu = json.loads((project.root / "metrics" / "train" / "environment.json").read_text())["cpu"]
+    assert f"| CPU | {cpu} | {cpu} |" in report, "both revisions' training environment, the base's from the cache"
     missing = project.run(sys.executable, "-m", "tools.review", "--base", "no-such-branch", check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == ("error: base revision 'no-such-branch' not found; fetch it "

@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro test check-lock browser-deps review exp-show exp-fast bench clean-venv
+.PHONY: setup repro push test check-lock browser-deps review exp-show exp-fast bench clean-venv
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ $(STAMP): requirements.txt
 repro: setup
 	dvc repro
 	dvc metrics show
+
+# Share the results with the team: `dvc push --run-cache` and the metrics and plots its run records name, so
+# that a teammate's `dvc pull` or `dvc repro --pull` restores every run pushed here instead of training again.
+push: setup
+	python -m tools.push
 
 test: setup
 	python -m pytest

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from stages import common
 
 ABSENT = ("deleted", "not in cache")  # what `dvc status` says of a cached file that is not in the workspace
@@ -38,6 +40,23 @@ def within(path: Path, outputs: list[Path]) -> bool:
     return any(path == out or path.is_relative_to(out) for out in outputs)
 
 
+def leaves(node, prefix: str) -> dict[str, object]:
+    """A nested params value as {dotted key: leaf}, lists indexed as `dvc exp run -S` does."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else None
+    if items is None:
+        return {prefix: node}
+    return {key: leaf for k, v in items for key, leaf in leaves(v, f"{prefix}.{k}").items()} or {prefix: node}
+
+
+def changed_params(root: Path, stage: str, path: str, section: str) -> list[str]:
+    """The leaf keys of a params section whose values differ from those dvc.lock recorded for `stage`."""
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    locked = lock["stages"].get(stage, {}).get("params", {}).get(path, {})
+    current = yaml.safe_load((root / path).read_text()) or {}
+    old, new = leaves(locked.get(section), section), leaves(current.get(section), section)
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key)) or [section]
+
+
 def status_problems(status: dict, cached: list[Path], root: Path) -> list[str]:
     """`dvc status` entries, less those of cached files that are simply absent (a fresh clone)."""
     found = []
@@ -49,8 +68,9 @@ def status_problems(status: dict, cached: list[Path], root: Path) -> list[str]:
                 continue
             for entries in change.values():  # "changed deps" / "changed outs": path -> state
                 for path, state in entries.items():
-                    if isinstance(state, dict):  # a params file: key -> state
-                        problems += [f"{path} {key} {what}" for key, what in state.items()]
+                    if isinstance(state, dict):  # a params file: section -> state
+                        problems += [f"{path} {key} {what}" for section, what in state.items()
+                                     for key in changed_params(root, stage, path, section)]
                     elif not (state in ABSENT and within(Path(path), cached) and not (root / path).exists()):
                         problems.append(f"{path} {state}")
         found += [f"dvc.lock is stale for stage '{stage}': {problem}; {FIX}" for problem in problems]

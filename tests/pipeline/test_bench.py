@@ -7,7 +7,8 @@ from stages import common
 
 
 def test_benchmark_runs_on_tiny_data(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--repeats", "1", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--repeats", "1", "--seeds", "7", "8",
+                             "--out", str(tmp_path)],
                             cwd=common.ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "results.json").read_text())
@@ -18,7 +19,12 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     assert figures["reference"]["epochs"] == 1 and 0 <= figures["reference"]["test_accuracy"] <= 1
     assert figures["train_time_ratio"] > 0 and figures["process_cpu_ratio"] > 0 and figures["noop_repro_s"] > 0
     project = figures["project"]
+    assert [run["seed"] for run in project["seeds"]] == [7, 8]
+    accuracy = project["test_accuracy"]
+    assert accuracy["min"] <= accuracy["median"] <= accuracy["max"]
+    assert figures["environment"]["cores"] >= 1 and figures["environment"]["cpu"] in figures["machine"]
     assert project["forward_mflop"] > 0 and project["inference_images_per_s"] > 0
     assert 0 < project["latency_ms_median"] <= project["latency_ms_p99"]
     table = (tmp_path / "results.md").read_text()
     assert "| train time ratio (project / reference) |" in table and "| evaluate |" in table
+    assert "| test accuracy: median (min-max) |" in table and table.count("\n| 7 |") + table.count("\n| 8 |") == 2

@@ -44,8 +44,8 @@ def assert_restored(project) -> None:
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory):
-    """The first teammate: reproduce, commit, push to git and the default remote; run an experiment and push it
-    with the run cache. Records the bytes of the baseline model and the experiment's model md5."""
+    """The first teammate: reproduce, commit, push to git and the default remote; run an experiment, push it,
+    and push the run cache with `make push`. Records the bytes of the baseline model and the experiment's model md5."""
     base = tmp_path_factory.mktemp("sharing")
     project = new_project(base / "origin", base / "mirror", home=base / "home")
     assert ran_stages(project.dvc("repro")) == set(STAGES)
@@ -59,7 +59,7 @@ def origin(tmp_path_factory):
     project.experiment_model_md5 = md5(project.root / "models" / "model.h5")
     project.experiment_metrics = json.loads((project.root / "metrics" / "evaluate.json").read_text())
     project.dvc("exp", "push", "origin", EXPERIMENT)
-    project.dvc("push", "--run-cache")
+    project.run(sys.executable, "-m", "tools.push")  # `make push`: dvc push --run-cache, completed
     project.url = str(base / "origin.git")
     return project
 
@@ -146,10 +146,16 @@ def test_a_pushed_experiment_is_pulled_shown_and_applied_with_its_model(origin, 
     assert md5(clone.root / "models" / "model.h5") == origin.experiment_model_md5
 
 
-def test_artifacts_get_downloads_the_model_without_a_clone(origin, tmp_path):
-    origin.run(sys.executable, "-m", "dvc", "artifacts", "get", origin.url, "mnist-cnn",
-               "-o", str(tmp_path / "model.h5"))
-    assert (tmp_path / "model.h5").read_bytes() == origin.model_bytes
+def test_a_registered_model_version_is_fetched_by_artifacts_get_without_a_clone(origin, tmp_path):
+    publisher = origin.clone(origin.url, tmp_path / "publisher")
+    identity = {"GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    publisher.env.update(identity)
+    publisher.run("gto", "register", "mnist-cnn", "--version", "v1.0.0", "--push")
+    assert "mnist-cnn@v1.0.0" in origin.run("git", "ls-remote", "--tags", origin.url).stdout
+    fetched = tmp_path / "downloads" / "model.h5"
+    fetched.parent.mkdir()
+    origin.run(sys.executable, "-m", "dvc", "artifacts", "get", origin.url, "mnist-cnn", "-o", str(fetched))
+    assert fetched.read_bytes() == origin.model_bytes
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps
 
 from stages import common, model_file
 
@@ -28,7 +28,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 ARRAY_SUFFIXES = {".npy", ".npz"}
 FIT = 20  # MNIST scaled each digit to fit a 20x20 box inside the 28x28 frame
 DESPECKLE_FROM = 64  # from this size on both sides, stray specks do not widen the crop (3x3 median filter)
-MAX_PIXELS = 50_000_000
+MAX_SIDE = 4096
+MAX_PIXELS = MAX_SIDE * MAX_SIDE  # 16.7 megapixels: a 12 MP phone photo fits; a 4-byte decode stays under 70 MB
+WORKING_SIDE = 1024  # decoded images are shrunk to this before any other work
+HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+MIN_CONTRAST = 64  # of 255: less between paper and ink, composited on white, and a transparent image is tried on black
 
 
 class InputError(Exception):
@@ -58,6 +62,8 @@ def border_pixels(image: np.ndarray) -> np.ndarray:
 def mnist_normalise(gray: np.ndarray) -> np.ndarray:
     """A grayscale image (H, W), any range, any polarity -> a 28x28 float32 MNIST-style digit in [0, 1]."""
     gray = gray.astype(np.float32)
+    if not np.isfinite(gray).all():
+        raise InputError("the image holds NaN or infinite values; save it as an 8- or 16-bit image")
     if gray.max() == gray.min():
         raise InputError("the image is empty (no ink); draw or scan a digit")
     gray = (gray - gray.min()) / (gray.max() - gray.min())
@@ -93,7 +99,10 @@ def centre_on_mass(digit: np.ndarray) -> np.ndarray:
     frame = np.zeros((size, size), np.float32)
     total = digit.sum()
     ys, xs = np.indices(digit.shape)
-    cy, cx = ((ys * digit).sum() / total, (xs * digit).sum() / total) if total else (digit.shape[0] / 2, digit.shape[1] / 2)
+    if total:
+        cy, cx = (ys * digit).sum() / total, (xs * digit).sum() / total
+    else:
+        cy, cx = digit.shape[0] / 2, digit.shape[1] / 2
     top = int(np.clip(round(size / 2 - cy), 0, size - digit.shape[0]))
     left = int(np.clip(round(size / 2 - cx), 0, size - digit.shape[1]))
     frame[top: top + digit.shape[0], left: left + digit.shape[1]] = digit
@@ -101,35 +110,59 @@ def centre_on_mass(digit: np.ndarray) -> np.ndarray:
 
 
 def read_image(data: bytes | Path) -> np.ndarray:
-    """Decode an image (a path or its bytes) to grayscale, upright per its EXIF orientation, at most
-    1024 pixels a side; transparency becomes white paper."""
+    """Decode an image (a path or its bytes) to a grayscale array, upright per its EXIF orientation, at most
+    1024 pixels a side. The size is checked from the header, before any pixel is decoded; a malformed file can
+    fail anywhere in Pillow's decoders, and each such failure is an InputError."""
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as opened:
-            if opened.width * opened.height > MAX_PIXELS:
-                raise InputError(f"the image is too large ({opened.width}x{opened.height}); "
-                                 f"scale it below {MAX_PIXELS // 1_000_000} megapixels")
-            image = ImageOps.exif_transpose(opened)
-            image.thumbnail((1024, 1024))
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-            return np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+            check_pixels(opened)
+            return grayscale(shrunk(opened))
+    except InputError:
+        raise
+    except Exception as exc:  # UnidentifiedImageError, OSError, SyntaxError, EOFError, struct.error, ...
         raise InputError(f"not a readable image ({exc.__class__.__name__}); use a PNG, JPEG or BMP file")
 
 
+def check_pixels(image: Image.Image) -> None:
+    """Refuse an image over MAX_PIXELS: decoding takes up to 4 bytes a pixel, and a digit needs far fewer."""
+    if image.width * image.height > MAX_PIXELS:
+        raise InputError(f"the image is too large ({image.width}x{image.height}); scale it to at most "
+                         f"{MAX_PIXELS // 1_000_000} megapixels ({MAX_SIDE}x{MAX_SIDE})")
+
+
+def shrunk(image: Image.Image) -> Image.Image:
+    """The image decoded at most WORKING_SIDE pixels a side (JPEGs decode straight at a reduced scale), upright.
+    16- and 32-bit modes become 32-bit float first: Pillow cannot shrink them, and "L" would clip them."""
+    image.draft(None, (WORKING_SIDE, WORKING_SIDE))
+    if image.mode in HIGH_DEPTH_MODES:
+        image = image.convert("F")
+    image.thumbnail((WORKING_SIDE, WORKING_SIDE))
+    return ImageOps.exif_transpose(image)
+
+
+def grayscale(image: Image.Image) -> np.ndarray:
+    """Luminance as an array. A transparent background becomes paper: white, unless the ink is light too (a
+    white digit on a transparent background), then black."""
+    if image.mode == "F":
+        return np.asarray(image, dtype=np.float32)
+    if not image.has_transparency_data:
+        return np.asarray(image.convert("L"))
+    rgba = image.convert("RGBA")
+    for paper in (255, 0):
+        gray = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, (paper, paper, paper, 255)), rgba)
+                          .convert("L"))
+        if np.ptp(gray) >= MIN_CONTRAST:
+            break
+    return gray
+
+
 def read_arrays(path: Path) -> list[np.ndarray]:
-    """28x28 digits from a .npy or .npz file (first array of an .npz), MNIST polarity, 0-1 or 0-255."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                array = loaded[loaded.files[0]] if loaded.files else np.empty(0)
-        else:
-            array = loaded
-        array = np.asarray(array, dtype=np.float32)
-    except (ValueError, OSError, TypeError) as exc:
-        raise InputError(f"not a readable NumPy array of numbers ({exc.__class__.__name__}); save it with numpy.save")
+    """28x28 digits from a .npy, or an .npz of one array: MNIST polarity, on MNIST's scale 0-1 or 0-255.
+    Values outside both are refused rather than guessed (they gave 100% confidence to anything)."""
+    array = load_array(path)
+    if array.dtype.kind not in "biuf":
+        raise InputError(f"not a readable NumPy array of numbers (it holds {array.dtype} values); "
+                         "save real numbers with numpy.save")
     shape = array.shape
     if array.ndim in (3, 4) and shape[-1] == 1:
         array = array[..., 0]
@@ -140,7 +173,35 @@ def read_arrays(path: Path) -> list[np.ndarray]:
         raise InputError(f"array has shape {shape}; expected (28, 28) or (N, 28, 28) digits")
     if not np.isfinite(array).all():
         raise InputError("array holds NaN or infinite values")
-    return list(array / 255.0 if array.max() > 1.0 else array)
+    low, high = array.min(), array.max()
+    if low < 0 or high > 255:
+        raise InputError(f"array values span [{low:g}, {high:g}]; expected 0-1 or 0-255 (MNIST's scales), "
+                         "white digit on black")
+    unit = array.astype(np.float32) / (255.0 if high > 1 else 1.0)
+    return list(unit)
+
+
+def load_array(path: Path) -> np.ndarray:
+    """The array in a .npy, or the one array in an .npz (one with several is refused, naming them: picking one
+    would be a guess). Pickles are refused; any parse failure is an InputError."""
+    loaded = parsed(lambda: np.load(path, allow_pickle=False))
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        if len(loaded.files) != 1:
+            names = f" ({', '.join(loaded.files)})" if loaded.files else ""
+            raise InputError(f"the .npz holds {len(loaded.files)} arrays{names}, not one; save the digits alone "
+                             "with numpy.save or numpy.savez(path, digits)")
+        return parsed(lambda: loaded[loaded.files[0]])
+
+
+def parsed(read):
+    """read(), with any failure of NumPy's parsers (ValueError, EOFError, BadZipFile, ...) as an InputError."""
+    try:
+        return read()
+    except Exception as exc:
+        raise InputError(f"not a readable NumPy array of numbers ({exc.__class__.__name__}); "
+                         "save it with numpy.save")
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -173,12 +234,14 @@ def load_inputs(paths: list[Path]) -> tuple[list[tuple[str, np.ndarray]], list[t
 
 
 def predict(model, digits: list[tuple[str, np.ndarray]], batch_size: int) -> list[Prediction]:
-    """One forward pass per batch."""
+    """One compiled forward pass per batch. predict_on_batch, not predict(): predict() builds a dataset and
+    callbacks on every call, about 60 ms even for one image, against about 1 ms."""
     if not digits:
         return []
-    batch = np.stack([d for _, d in digits])[..., np.newaxis].astype(np.float32)
-    probabilities = model.predict(batch, batch_size=batch_size, verbose=0)
-    return [Prediction(name, p) for (name, _), p in zip(digits, probabilities)]
+    images = np.stack([d for _, d in digits])[..., np.newaxis].astype(np.float32)
+    probabilities = np.concatenate([model.predict_on_batch(images[start: start + batch_size])
+                                    for start in range(0, len(images), batch_size)])
+    return [Prediction(name, p) for (name, _), p in zip(digits, probabilities, strict=True)]
 
 
 def render(predictions: list[Prediction], fmt: str) -> str:

@@ -5,26 +5,38 @@ Usage: python -m tools.serve [--host 127.0.0.1] [--port 8000] [--model models/mo
 GET  /             the drawing page: a canvas, the predicted digit, the ten probabilities as bars, Clear.
 POST /api/predict  an image as a multipart upload (field `image`) or as JSON {"image": "<base64 or data
                    URL>"}; answers {"digit": d, "confidence": p, "probabilities": [ten floats]}.
-A request over 2 MB gets 413; a missing, malformed or empty image gets 400; each with a JSON `error`.
+A request over 2 MB gets 413; a missing, malformed, empty or too large image gets 400; each with a JSON
+`error` (a body over 8 MB is cut off by the server itself, with a plain-text 413).
+
+Served by waitress, a production WSGI server: a fixed pool of worker threads behind one I/O loop, so a slow
+or stalled client costs a socket, not a thread, and is disconnected after CLIENT_TIMEOUT_S of silence. At most
+DECODE_SLOTS images are decoded at once and each has at most predict.MAX_PIXELS pixels (checked from its
+header), so memory stays bounded whatever arrives; the model is called through its compiled forward pass.
 """
 from __future__ import annotations
 
 import argparse
 import base64
 import binascii
+import logging
 import socket
 import sys
 import threading
 from pathlib import Path
 
+import numpy as np
+import waitress
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
 
 from stages import common, model_file
 from tools import predict
 
 MAX_BYTES = 2 * 1024 * 1024
+DECODE_SLOTS = 2  # images decoded at once (2 cores); each peaks near 170 MB at the pixel limit
+THREADS = 4  # waitress's worker threads: enough to keep the decoders and the model busy
+CLIENT_TIMEOUT_S = 10  # a connection silent this long (say, stalled mid-headers) is closed
+MAX_CONNECTIONS = 250  # open connections at once; more wait in the listen backlog
 PAGE = Path(__file__).with_name("static") / "draw.html"
 
 
@@ -49,6 +61,7 @@ def create_app(model) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
     model_lock = threading.Lock()  # one prediction at a time: Keras models are not built for concurrent calls
+    decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
 
     @app.get("/")
     def page():
@@ -57,7 +70,9 @@ def create_app(model) -> Flask:
     @app.post("/api/predict")
     def predict_digit():
         try:
-            digit = predict.mnist_normalise(predict.read_image(image_bytes_from_request()))
+            data = image_bytes_from_request()
+            with decode_slots:
+                digit = predict.mnist_normalise(predict.read_image(data))
         except predict.InputError as exc:
             return jsonify(error=str(exc)), 400
         with model_lock:
@@ -84,6 +99,11 @@ def listen(host: str, port: int) -> socket.socket:
         raise common.PipelineError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host")
 
 
+def warm_up(model) -> None:
+    """Trace the compiled forward pass now, not on the first user's request (it takes about a second)."""
+    predict.predict(model, [("warm-up", np.zeros((common.IMAGE_SIZE, common.IMAGE_SIZE), np.float32))], 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -91,12 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=common.MODEL_PATH)
     args = parser.parse_args(argv)
     sock = listen(args.host, args.port)
-    app = create_app(model_file.load_model(args.model))
-    port = sock.getsockname()[1]
-    server = make_server(args.host, port, app, threaded=True, fd=sock.fileno())
-    print(f"serving on http://{args.host}:{port}/ (Ctrl+C to stop)", flush=True)
+    model = model_file.load_model(args.model)
+    warm_up(model)
+    server = waitress.create_server(
+        create_app(model), sockets=[sock], threads=THREADS, channel_timeout=CLIENT_TIMEOUT_S, cleanup_interval=1,
+        connection_limit=MAX_CONNECTIONS, max_request_body_size=4 * MAX_BYTES, ident="digits")
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is expected under load
+    print(f"serving on http://{args.host}:{sock.getsockname()[1]}/ (Ctrl+C to stop)", flush=True)
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         pass
 

@@ -1,11 +1,14 @@
 """App: the web server started by its real command, its JSON endpoint through a real HTTP client, and the
 drawing page in headless Chromium."""
 import base64
-import io
 import os
 import select
+import socket
+import statistics
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,38 +17,47 @@ import requests
 from PIL import Image
 
 from stages import common
-from tools import check_plots_page
+from tests.code.drawn import a_seven, png_bytes
+from tools import check_plots_page, predict
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG")
-    return out.getvalue()
+def clean_env() -> dict:
+    """This environment without TensorFlow's or absl's logging settings: the tools must be quiet on their own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL_"))}
 
 
-def a_seven() -> np.ndarray:
-    image = np.zeros((120, 120), np.uint8)
-    image[20:30, 25:95] = 255
-    for row in range(30, 105):
-        col = 95 - (row - 30) // 2
-        image[row, col - 6: col + 6] = 255
-    return image
+def memory_mb(pid: int, field: str) -> float:
+    """A process's VmRSS (resident memory now) or VmHWM (its peak since it started or since reset_peak_memory)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split(f"{field}:")[1].split()[0]) / 1024
+
+
+def reset_peak_memory(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_path):
-    """`python -m tools.serve --port 0`: the real command, on 127.0.0.1 by default, on a free port."""
-    process = subprocess.Popen([sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_model_path)],
-                               cwd=common.ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+def served(tiny_model_path, tmp_path_factory):
+    """`python -m tools.serve --port 0`: the real command, on 127.0.0.1 by default, on a free port; its URL,
+    its process and the file that collects its stderr."""
+    stderr_path = tmp_path_factory.mktemp("serve") / "stderr.txt"
+    command = [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_model_path)]
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(command, cwd=common.ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env=clean_env())
     try:
         ready, _, _ = select.select([process.stdout], [], [], 120)
         line = process.stdout.readline() if ready else "(no output in 120 s)"
         assert line.startswith("serving on http://127.0.0.1:"), line
-        yield line.split()[2].rstrip("/")
+        yield line.split()[2].rstrip("/"), process, stderr_path
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
 
 
 def test_a_busy_port_is_one_clear_line(server, tiny_model_path):
@@ -108,3 +120,75 @@ def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
         page.click("#clear")
         assert page.locator("#digit").text_content() == ""
         browser.close()
+
+
+def rgba_png(size: int, digit: bool) -> bytes:
+    """A size x size RGBA PNG: transparent, with a dark bar as the digit when `digit`; tiny on the wire (zeros
+    compress), 4 bytes a pixel once decoded."""
+    image = Image.new("RGBA", (size, size))
+    if digit:
+        image.paste((0, 0, 0, 255), (size // 2 - size // 40, size // 5, size // 2 + size // 40, size * 4 // 5))
+    return png_bytes(image)
+
+
+def post_all(url: str, bodies: list[bytes]) -> list[requests.Response]:
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(lambda body: requests.post(
+            f"{url}/api/predict", files={"image": ("big.png", body, "image/png")}, timeout=300), bodies))
+
+
+def test_a_flood_of_huge_uploads_keeps_the_server_memory_bounded(served):
+    """10 concurrent 7000x7000 RGBA uploads (49 megapixels, 196 MB each decoded) are refused from their header;
+    8 concurrent uploads just under the pixel limit are decoded a few at a time."""
+    url, process, _ = served
+    rss_before = memory_mb(process.pid, "VmRSS")
+    reset_peak_memory(process.pid)
+    too_large = post_all(url, [rgba_png(7000, digit=False)] * 10)
+    assert {r.status_code for r in too_large} == {400}
+    assert "too large (7000x7000)" in too_large[0].json()["error"]
+    side = int(predict.MAX_PIXELS ** 0.5)
+    assert all(r.status_code == 200 for r in post_all(url, [rgba_png(side, digit=True)] * 8))
+    assert memory_mb(process.pid, "VmHWM") - rss_before < 700
+
+
+def test_a_client_that_stalls_mid_headers_is_disconnected(server):
+    host, port = server.removeprefix("http://").split(":")
+    stalled = [socket.create_connection((host, int(port)), timeout=60) for _ in range(50)]
+    for sock in stalled:
+        sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Ty")
+    started = time.monotonic()
+    assert requests.get(f"{server}/", timeout=10).status_code == 200, "others are still served"
+    for sock in stalled:
+        assert sock.recv(100) == b"", "closed by the server"
+        sock.close()
+    assert time.monotonic() - started < 30
+
+
+def test_one_client_at_a_time_gets_answers_in_milliseconds(server):
+    data = png_bytes(a_seven())
+    with requests.Session() as session:
+        times = []
+        for _ in range(30):
+            started = time.perf_counter()
+            response = session.post(f"{server}/api/predict", files={"image": ("seven.png", data, "image/png")},
+                                    timeout=30)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200
+    assert statistics.median(times) < 0.03, times
+
+
+def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path):
+    import keras
+
+    keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
+        tmp_path / "rgb32.h5")
+    result = subprocess.run([sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tmp_path / "rgb32.h5")],
+                            cwd=common.ROOT, capture_output=True, text=True, timeout=120, env=clean_env())
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: model {tmp_path / 'rgb32.h5'} takes inputs shaped (None, 32, 32, 3)")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_the_server_wrote_nothing_on_stderr(served):
+    """After every request above (good, bad, huge, stalled): no TensorFlow start-up lines, no access log."""
+    assert served[2].read_text() == ""

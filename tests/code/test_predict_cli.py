@@ -2,11 +2,16 @@
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from stages import common
+from tests.code.drawn import a_seven
 from tools import predict
 
 
@@ -87,6 +92,11 @@ def test_missing_or_corrupt_model_is_exit_code_2(capsys, inputs, tmp_path):
     (np.zeros((0, 28, 28)), "array has shape (0, 28, 28)"),
     (np.array(["a", "b"]), "not a readable NumPy array of numbers"),
     (np.full((28, 28), np.nan), "NaN or infinite"),
+    (np.zeros((28, 28), np.complex64), "it holds complex64 values"),
+    # outside MNIST's scales: refused, not guessed (these were classified at 100% confidence)
+    (np.full((28, 28), 1000.0), "array values span [1000, 1000]; expected 0-1 or 0-255"),
+    (np.linspace(-5, 5, 784).reshape(28, 28), "array values span [-5, 5]; expected 0-1 or 0-255"),
+    (np.full((28, 28), 300, np.int32), "array values span [300, 300]"),
 ])
 def test_odd_arrays_are_input_errors_not_crashes(tmp_path, array, expected):
     np.save(tmp_path / "odd.npy", array)
@@ -129,3 +139,81 @@ def test_a_speck_does_not_widen_the_crop_and_thin_strokes_still_count():
     assert predict.ink_box(thin) == (30, 170, 100, 101)
     digit = predict.mnist_normalise(255 - (thin * 255).astype(np.uint8))
     assert digit.shape == (28, 28) and digit.max() > 0
+
+
+def frame_of(tmp_path, name: str, image: Image.Image) -> np.ndarray:
+    image.save(tmp_path / name)
+    return predict.mnist_normalise(predict.read_image(tmp_path / name))
+
+
+def test_a_16_bit_grayscale_png_keeps_its_levels(tmp_path):
+    digit = a_seven(soft=True)
+    eight = frame_of(tmp_path, "8bit.png", Image.fromarray(digit))
+    sixteen = Image.fromarray(digit.astype(np.uint16) * 257)
+    assert sixteen.mode.startswith("I;16")
+    np.testing.assert_allclose(frame_of(tmp_path, "16bit.png", sixteen), eight, atol=0.02)
+    dark_paper = Image.fromarray((255 - digit.astype(np.uint16)) * 257)
+    np.testing.assert_allclose(frame_of(tmp_path, "16bit_paper.png", dark_paper), eight, atol=0.02)
+
+
+def test_a_light_digit_on_a_transparent_background_is_read_like_a_dark_one(tmp_path):
+    digit = a_seven(soft=True)
+    expected = frame_of(tmp_path, "opaque.png", Image.fromarray(digit))
+    for ink in (255, 0):  # white ink, then black ink, each opaque where the digit is and transparent elsewhere
+        rgba = np.zeros((*digit.shape, 4), np.uint8)
+        rgba[..., :3] = ink
+        rgba[..., 3] = digit
+        frame = frame_of(tmp_path, f"transparent_{ink}.png", Image.fromarray(rgba, "RGBA"))
+        np.testing.assert_allclose(frame, expected, atol=0.02)
+
+
+def test_an_npz_with_several_arrays_is_refused_naming_them(tmp_path):
+    digits = np.zeros((2, 28, 28), np.uint8)
+    np.savez(tmp_path / "two.npz", images=digits, labels=np.array([1, 2]))
+    with pytest.raises(predict.InputError) as err:
+        predict.read_arrays(tmp_path / "two.npz")
+    assert str(err.value) == ("the .npz holds 2 arrays (images, labels), not one; save the digits alone "
+                              "with numpy.save or numpy.savez(path, digits)")
+
+
+@pytest.fixture(scope="module")
+def odd_models(tmp_path_factory):
+    """Real Keras .h5 files that load but are no MNIST classifier: the wrong input shape, the wrong number of
+    classes, and a file whose model config is a single layer."""
+    import h5py
+    import keras
+
+    folder = tmp_path_factory.mktemp("odd_models")
+    for name, shape, classes in [("rgb32.h5", (32, 32, 3), 10), ("seven_classes.h5", (28, 28, 1), 7)]:
+        keras.Sequential([keras.Input(shape), keras.layers.Flatten(),
+                          keras.layers.Dense(classes, activation="softmax")]).save(folder / name)
+    (folder / "layer.h5").write_bytes((folder / "seven_classes.h5").read_bytes())
+    with h5py.File(folder / "layer.h5", "r+") as h5:
+        h5.attrs["model_config"] = json.dumps({"class_name": "Dense", "config": {"units": 3}})
+    return folder
+
+
+@pytest.mark.parametrize("name, message", [
+    ("rgb32.h5", "takes inputs shaped (None, 32, 32, 3) and gives (None, 10); "
+                 "an MNIST classifier takes (None, 28, 28, 1) and gives (None, 10)"),
+    ("seven_classes.h5", "takes inputs shaped (None, 28, 28, 1) and gives (None, 7)"),
+    ("layer.h5", "is not a readable Keras HDF5 file (AttributeError: "),
+])
+def test_a_model_that_is_no_mnist_classifier_is_one_line_and_exit_code_2(capsys, inputs, odd_models, name, message):
+    folder, _ = inputs
+    code, out, err = run(capsys, folder, "--model", odd_models / name)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: model {odd_models / name} ") and message in err
+    assert "dvc repro --force train" in err
+
+
+def test_a_successful_run_writes_nothing_on_stderr(inputs, tiny_model_path):
+    """The real command in a clean environment: TensorFlow's start-up lines (absl, oneDNN, the CUDA stub,
+    cuInit) would otherwise mix with the user's error lines."""
+    folder, _ = inputs
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL_"))}
+    result = subprocess.run([sys.executable, "-m", "tools.predict", str(folder), "--model", str(tiny_model_path)],
+                            cwd=common.ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 4
+    assert result.stderr == ""

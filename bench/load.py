@@ -1,0 +1,231 @@
+"""Load test of the web app: throughput, latency, errors and the server's peak memory.
+
+Usage: python -m bench.load [--model models/model.h5] [--requests 3000] [--clients 1 20 100] [--runs 3]
+                            [--out bench] [--quick]
+
+Starts the real server (`python -m tools.serve --port 0 --model MODEL`) and drives `POST /api/predict` from
+client threads on this machine, each with its own keep-alive connection (http.client), so the figures include
+the clients' own CPU time on the same cores. For each --clients level it sends --requests uploads of a 28x28
+PNG digit and measures requests per second, median and p99 latency, errors (any answer but 200, or a failed
+connection) and the server's peak resident memory (VmHWM in /proc/PID/status, reset before each level).
+Then two floods, each of 20 concurrent uploads: 7000x7000 RGBA PNGs (49 megapixels, 196 MB each decoded: refused
+from their header, 400) and images at the pixel limit (decoded a few at a time); the peak memory of each.
+Each level and flood is run --runs times on the same server and the median of each figure is reported.
+Writes OUT/load.json and OUT/load.md, naming the CPU: the figures hold for this machine only. --quick sends
+a handful of requests with small floods: it checks that the script works (the test suite uses it); its
+figures mean nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import select
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stages import common, environment
+from tools import predict, serve
+
+TARGETS = {"requests_per_s_at_20": 300, "p99_ms_at_20": 100, "errors": 0, "flood_peak_mb": 1536}
+FLOOD_CLIENTS = 20
+HUGE_SIDE = 7000
+
+
+def png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def small_digit() -> bytes:
+    """A 28x28 PNG of a "1", as a client that already scaled its drawing would send."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255
+    return png(Image.fromarray(digit))
+
+
+def square_rgba(side: int) -> bytes:
+    """A side x side RGBA PNG: transparent with a dark bar, a few hundred KB on the wire, 4 bytes a pixel decoded."""
+    image = Image.new("RGBA", (side, side))
+    image.paste((0, 0, 0, 255), (side // 2 - side // 40, side // 5, side // 2 + side // 40, side * 4 // 5))
+    return png(image)
+
+
+def multipart(data: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body with the file field `image`, and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="digit.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+class Server:
+    """`python -m tools.serve --port 0 --model MODEL` in a child process, ready once it prints its URL."""
+
+    def __init__(self, model: Path):
+        self.process = subprocess.Popen([sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(model)],
+                                        cwd=common.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.process.stdout], [], [], 180)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.startswith("serving on http://"):
+            self.process.kill()
+            raise SystemExit(f"the server did not start: {line or self.process.stderr.read()[-2000:]}")
+        self.host, port = line.split()[2].removeprefix("http://").rstrip("/").split(":")
+        self.port = int(port)
+
+    def memory_mb(self, field: str = "VmHWM") -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return round(int(status.split(f"{field}:")[1].split()[0]) / 1024, 1)
+
+    def reset_peak_memory(self) -> None:
+        """Writing 5 to clear_refs resets VmHWM to the current resident size (Linux 4.0+)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def client(server: Server, body: bytes, content_type: str, count: int, results: list) -> None:
+    """Send `count` uploads over one keep-alive connection (a new one after a failure); append (seconds, status)
+    per request, status 0 for a failed connection."""
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            connection.request("POST", "/api/predict", body, {"Content-Type": content_type})
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
+            status = 0
+        results.append((time.perf_counter() - started, status))
+    connection.close()
+
+
+def drive(server: Server, data: bytes, clients: int, total: int) -> tuple[list[tuple[float, int]], float]:
+    """`total` uploads of `data` spread over `clients` threads started together; the results and the wall time."""
+    body, content_type = multipart(data)
+    results: list[tuple[float, int]] = []
+    shares = [total // clients + (i < total % clients) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(server, body, content_type, share, results)) for share in shares]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.perf_counter() - started
+
+
+def level(server: Server, clients: int, total: int) -> dict:
+    """One load level: warm the connections up, reset the peak memory, then time `total` small uploads."""
+    drive(server, small_digit(), clients, clients)
+    server.reset_peak_memory()
+    results, wall = drive(server, small_digit(), clients, total)
+    latencies = np.array([seconds for seconds, _ in results]) * 1000
+    return {"clients": clients, "requests": len(results), "requests_per_s": round(len(results) / wall, 1),
+            "median_ms": round(float(np.median(latencies)), 1), "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+            "errors": sum(status != 200 for _, status in results), "peak_mb": server.memory_mb()}
+
+
+def flood(server: Server, data: bytes, clients: int, expected: int) -> dict:
+    """`clients` concurrent uploads of `data`; the answers that were not `expected`, and the peak memory."""
+    server.reset_peak_memory()
+    results, wall = drive(server, data, clients, clients)
+    return {"uploads": len(results), "upload_kb": round(len(data) / 1024), "wall_s": round(wall, 2),
+            "unexpected": sum(status != expected for _, status in results), "peak_mb": server.memory_mb()}
+
+
+def medians(runs: list[dict]) -> dict:
+    """Each figure's median over the runs (counts such as errors: their maximum, so none is hidden)."""
+    worst = {"errors", "unexpected"}
+    return {key: (max if key in worst else statistics.median)(run[key] for run in runs) for key in runs[0]}
+
+
+def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool) -> dict:
+    server = Server(model)
+    try:
+        idle_mb = server.memory_mb("VmRSS")
+        flood_clients = 2 if quick else FLOOD_CLIENTS
+        at_limit = square_rgba(predict.MAX_SIDE)
+        levels = {str(n): [level(server, n, max(total, n)) for _ in range(runs)] for n in clients}
+        floods = {"huge_7000": [flood(server, square_rgba(HUGE_SIDE), flood_clients, 400) for _ in range(runs)],
+                  "at_pixel_limit": [flood(server, at_limit, flood_clients, 200) for _ in range(runs)]}
+    finally:
+        server.stop()
+    env = environment.describe()
+    return {"date": date.today().isoformat(), "quick": quick, "machine": f"{environment.summary(env)}",
+            "model": shown(model), "runs": runs, "idle_mb": idle_mb, "targets": TARGETS,
+            "server": {"threads": serve.THREADS, "decode_slots": serve.DECODE_SLOTS, "max_pixels": predict.MAX_PIXELS},
+            "levels": {n: {**medians(r), "runs": r} for n, r in levels.items()},
+            "floods": {name: {**medians(r), "clients": flood_clients, "runs": r} for name, r in floods.items()}}
+
+
+def shown(path: Path) -> str:
+    """The path relative to the project when it is inside it (models/model.h5), else as given."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(common.ROOT)) if resolved.is_relative_to(common.ROOT) else str(path)
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def markdown(r: dict) -> str:
+    t, twenty = r["targets"], r["levels"].get("20")
+    lines = [f"Load test of {r['date']} on {r['machine']}: `python -m tools.serve --model {r['model']}` "
+             f"({r['server']['threads']} worker threads, {r['server']['decode_slots']} decode slots), clients on the "
+             f"same machine; median of {r['runs']} runs{' (quick: figures meaningless)' if r['quick'] else ''}.",
+             "", "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for n, f in r["levels"].items():
+        lines.append(f"| {n} | {f['requests']} | {f['requests_per_s']} | {f['median_ms']} | {f['p99_ms']} "
+                     f"| {f['errors']} | {f['peak_mb']:.0f} |")
+    lines += ["", f"| flood ({r['floods']['huge_7000']['clients']} concurrent uploads) | upload size | wall (s) "
+                  "| unexpected answers | peak memory (MB) |", "|---|---:|---:|---:|---:|"]
+    names = {"huge_7000": f"{HUGE_SIDE}x{HUGE_SIDE} RGBA PNG (refused: over the pixel limit)",
+             "at_pixel_limit": f"{predict.MAX_SIDE}x{predict.MAX_SIDE} RGBA PNG (at the limit: decoded)"}
+    for name, f in r["floods"].items():
+        lines.append(f"| {names[name]} | {f['upload_kb']} KB | {f['wall_s']} | {f['unexpected']} "
+                     f"| {f['peak_mb']:.0f} |")
+    lines += ["", f"Idle server after start-up: {r['idle_mb']:.0f} MB resident."]
+    if twenty:
+        flood_peak = max(f["peak_mb"] for f in r["floods"].values())
+        lines += ["", f"Targets at 20 clients: >= {t['requests_per_s_at_20']} requests/s "
+                      f"({verdict(twenty['requests_per_s'] >= t['requests_per_s_at_20'])}), "
+                      f"p99 <= {t['p99_ms_at_20']} ms ({verdict(twenty['p99_ms'] <= t['p99_ms_at_20'])}), "
+                      f"0 errors ({verdict(twenty['errors'] == 0)}); flood peak <= {t['flood_peak_mb']} MB "
+                      f"({verdict(flood_peak <= t['flood_peak_mb'])})."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=common.MODEL_PATH)
+    parser.add_argument("--requests", type=int, default=3000, help="uploads per level (default 3000)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 20, 100])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=common.ROOT / "bench")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    total = 20 if args.quick else args.requests
+    results = measure(args.model, args.clients, total, 1 if args.quick else args.runs, args.quick)
+    common.write_json(args.out / "load.json", results)
+    common.write_text(args.out / "load.md", markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

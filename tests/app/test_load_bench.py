@@ -1,0 +1,23 @@
+"""App: the load-test script runs end to end in its quick mode and writes its JSON and Markdown."""
+import json
+import subprocess
+import sys
+
+from stages import common
+
+
+def test_load_test_runs_in_quick_mode(tmp_path, tiny_model_path):
+    result = subprocess.run([sys.executable, "-m", "bench.load", "--quick", "--model", str(tiny_model_path),
+                             "--clients", "1", "3", "--out", str(tmp_path)],
+                            cwd=common.ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads((tmp_path / "load.json").read_text())
+    assert figures["quick"] is True and set(figures["levels"]) == {"1", "3"}
+    for level in figures["levels"].values():
+        assert level["requests"] >= 20 and level["errors"] == 0 and level["requests_per_s"] > 0
+        assert 0 < level["median_ms"] <= level["p99_ms"] and level["peak_mb"] >= figures["idle_mb"] * 0.9
+    assert set(figures["floods"]) == {"huge_7000", "at_pixel_limit"}
+    assert all(flood["unexpected"] == 0 and flood["peak_mb"] > 0 for flood in figures["floods"].values())
+    table = (tmp_path / "load.md").read_text()
+    assert "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) |" in table
+    assert "| 3 | 20 |" in table and "7000x7000 RGBA PNG" in table

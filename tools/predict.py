@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ MAX_SIDE = 4096
 MAX_PIXELS = MAX_SIDE * MAX_SIDE  # 16.7 megapixels: a 12 MP phone photo fits; a 4-byte decode stays under 70 MB
 WORKING_SIDE = 1024  # decoded images are shrunk to this before any other work
 HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+# Pillow warns (on stderr) about damaged metadata it skips; the image then decodes, or gets its one-line error.
+warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
 MIN_CONTRAST = 64  # of 255: less between paper and ink, composited on white, and a transparent image is tried on black
 
 
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--json", dest="fmt", action="store_const", const="json", default="table")
     group.add_argument("--csv", dest="fmt", action="store_const", const="csv")
     args = parser.parse_args(argv)
-    digits, failures = load_inputs(expand(args.paths))
+    with model_file.native_stderr_silenced():  # libtiff writes a damaged file's decoding error there itself
+        digits, failures = load_inputs(expand(args.paths))
     for name, reason in failures:
         print(f"error: {name}: {reason}", file=sys.stderr)
     try:

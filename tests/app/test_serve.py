@@ -1,8 +1,6 @@
 """App: the web server started by its real command, its JSON endpoint through a real HTTP client, and the
 drawing page in headless Chromium."""
 import base64
-import os
-import select
 import socket
 import statistics
 import subprocess
@@ -21,11 +19,6 @@ from tests.code.drawn import a_seven, png_bytes
 from tools import check_plots_page, predict
 
 
-def clean_env() -> dict:
-    """This environment without TensorFlow's or absl's logging settings: the tools must be quiet on their own."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL_"))}
-
-
 def memory_mb(pid: int, field: str) -> float:
     """A process's VmRSS (resident memory now) or VmHWM (its peak since it started or since reset_peak_memory)."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -34,30 +27,6 @@ def memory_mb(pid: int, field: str) -> float:
 
 def reset_peak_memory(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
-@pytest.fixture(scope="module")
-def served(tiny_model_path, tmp_path_factory):
-    """`python -m tools.serve --port 0`: the real command, on 127.0.0.1 by default, on a free port; its URL,
-    its process and the file that collects its stderr."""
-    stderr_path = tmp_path_factory.mktemp("serve") / "stderr.txt"
-    command = [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_model_path)]
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(command, cwd=common.ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                   env=clean_env())
-    try:
-        ready, _, _ = select.select([process.stdout], [], [], 120)
-        line = process.stdout.readline() if ready else "(no output in 120 s)"
-        assert line.startswith("serving on http://127.0.0.1:"), line
-        yield line.split()[2].rstrip("/"), process, stderr_path
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def server(served):
-    return served[0]
 
 
 def test_a_busy_port_is_one_clear_line(server, tiny_model_path):
@@ -177,13 +146,13 @@ def test_one_client_at_a_time_gets_answers_in_milliseconds(server):
     assert statistics.median(times) < 0.03, times
 
 
-def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path):
+def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path, clean_env):
     import keras
 
     keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
         tmp_path / "rgb32.h5")
     result = subprocess.run([sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tmp_path / "rgb32.h5")],
-                            cwd=common.ROOT, capture_output=True, text=True, timeout=120, env=clean_env())
+                            cwd=common.ROOT, capture_output=True, text=True, timeout=120, env=clean_env)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith(f"error: model {tmp_path / 'rgb32.h5'} takes inputs shaped (None, 32, 32, 3)")
     assert len(result.stderr.splitlines()) == 1, result.stderr

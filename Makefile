@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro push test check-lock browser-deps review exp-show exp-fast bench clean-venv
+.PHONY: setup repro push test check-lock browser-deps review exp-show exp-fast sweep sweep-show sweep-worker sweep-collect bench clean-venv
 
 setup: $(STAMP)
 
@@ -58,6 +58,35 @@ FAST := -S train.model.width=0.5 -S train.epochs=2 -S train.batch_size=256 -S tr
 	-S train.augmentation.zoom=0
 exp-fast: setup
 	dvc exp run $(FAST) $(FAST_EXTRA)
+
+# Sweeps (tools/sweep.py): GRID in DVC's -S sweep syntax (default: the fast profile with 3 seeds), JOBS run at a
+# time on each machine; across machines, this one is WORKER of OF and the experiments are SWEEP_NAME-1, -2, ...
+GRID ?= $(FAST) -S 'train.seed=range(1,4)'
+JOBS ?= 1
+WORKER ?= 1
+OF ?= 1
+SWEEP_NAME ?= sweep
+
+# Run a grid sweep here with DVC's queue, then the table: make sweep GRID="-S 'train.seed=range(1,4)'" JOBS=2
+# `tools.sweep start` is `dvc queue start -j JOBS`, then it waits; it fails after the table, naming each failed
+# point and its error, if any failed.
+sweep: setup
+	dvc exp run --queue $(GRID)
+	python -m tools.sweep start -j $(JOBS); status=$$?; $(MAKE) --no-print-directory sweep-show; exit $$status
+
+# Show dvc exp show for sweeps: the headline metrics and the params that differ between the experiments
+sweep-show: setup
+	dvc exp show --only-changed --drop 'Created|Executor|^(data|stages|models|metrics)/|per_class|(precision|recall)_macro|^(train|eval)\.(accuracy|loss)$$|best_epoch'
+
+# Run machine WORKER of OF's share of GRID and push it: make sweep-worker WORKER=2 OF=3 GRID="..." SWEEP_NAME=...
+# Every machine is a clone of the same git remote at the same commit, with the same DVC remote.
+sweep-worker: setup
+	python -m tools.sweep run --worker $(WORKER) --of $(OF) -j $(JOBS) -n $(SWEEP_NAME) $(GRID)
+
+# Pull the experiments of GRID that every machine pushed, then the table: make sweep-collect GRID="..." SWEEP_NAME=...
+sweep-collect: setup
+	python -m tools.sweep collect -n $(SWEEP_NAME) $(GRID)
+	$(MAKE) --no-print-directory sweep-show
 
 # Every stage measured, and training side by side with Keras's mnist_convnet: bench/results.{json,md}
 bench: setup

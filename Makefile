@@ -9,8 +9,16 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: setup repro push test check-lock browser-deps review exp-show exp-fast sweep sweep-show sweep-worker sweep-collect bench clean-venv
+.PHONY: help setup repro push test test-fast lint format check-lock browser-deps review exp-show exp-fast sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv
 
+.DEFAULT_GOAL := help
+
+# List the targets, each with the first line of the comment above it
+help:
+	@awk '/^# /{ if (!d) d = substr($$0, 3); next } /^[a-z][a-z-]*:/{ split($$0, t, ":"); \
+		if (d) printf "  make %-14s %s\n", t[1], d } { d = "" }' $(MAKEFILE_LIST)
+
+# Create .venv and install requirements.txt (every target that needs them runs this first)
 setup: $(STAMP)
 
 $(STAMP): requirements.txt
@@ -19,35 +27,51 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+# Reproduce the pipeline on the real MNIST (dvc repro), then show the metrics
 repro: setup
 	dvc repro
 	dvc metrics show
 
-# Share the results with the team: `dvc push --run-cache` and the metrics and plots its run records name, so
-# that a teammate's `dvc pull` or `dvc repro --pull` restores every run pushed here instead of training again.
+# Share your results: dvc push --run-cache, plus the metrics and plots that its run records name
+# (so a teammate's `dvc pull` or `dvc repro --pull` restores every run pushed here instead of training again)
 push: setup
 	python -m tools.push
 
+# Run the whole test suite (what CI runs)
 test: setup
 	python -m pytest
 
-# Before committing (CI runs it too): fails, naming the stage and the file, when dvc.lock does not match the
-# code, params, dvc.yaml, metrics/ and plots/. Fix: `dvc repro`, then commit dvc.lock, metrics/ and plots/.
+# Run the fast tests only, in under a minute: units, data and model; not DVC end to end, server, browser, bench
+test-fast: setup
+	python -m pytest -m "not slow"
+
+# Check the code with ruff: lint rules and formatting (CI runs it)
+lint: setup
+	ruff check .
+	ruff format --check .
+
+# Format the code and apply ruff's safe fixes
+format: setup
+	ruff format .
+	ruff check --fix .
+
+# Check that dvc.lock matches the code, params, dvc.yaml, metrics/ and plots/ (before committing; CI runs it)
+# It fails naming the stage and the file. Fix: `dvc repro`, then commit dvc.lock, metrics/ and plots/.
 check-lock: setup
 	python -m tools.check_lock
 
-# Chromium (Debian's package) and the Vega versions DVC's plots page asks for, for the page-rendering check.
+# Install Chromium (Debian's package) and the Vega versions DVC's plots page asks for (the browser tests)
 browser-deps: setup
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	test -f $(VEGA)/vega-embed/build/vega-embed.min.js || npm install --no-audit --no-fund --loglevel=error \
 		--legacy-peer-deps --prefix .cache/vega vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2
 
-# A Markdown report of metrics and params against $(BASE), for a pull request: review.md
+# Write review.md: metrics, params and training environment against BASE (default main), for a pull request
 review: setup
 	python -m tools.review --base $(BASE) --output review.md
 	@echo "wrote review.md"
 
-# `dvc exp show` trimmed to the columns that matter for review
+# Show `dvc exp show` trimmed to the columns that matter for review
 exp-show: setup
 	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|batch_size|learning_rate|model\.width)'
 
@@ -56,6 +80,7 @@ exp-show: setup
 FAST := -S train.model.width=0.5 -S train.epochs=2 -S train.batch_size=256 -S train.learning_rate=0.005 \
 	-S train.warmup_epochs=0 -S train.augmentation.rotation_deg=0 -S train.augmentation.shift=0 \
 	-S train.augmentation.zoom=0
+# Run the fast profile as an experiment (dvc exp run with the overrides above)
 exp-fast: setup
 	dvc exp run $(FAST) $(FAST_EXTRA)
 
@@ -88,9 +113,14 @@ sweep-collect: setup
 	python -m tools.sweep collect -n $(SWEEP_NAME) $(GRID)
 	$(MAKE) --no-print-directory sweep-show
 
-# Every stage measured, and training side by side with Keras's mnist_convnet: bench/results.{json,md}
+# Benchmark every stage, and training (3 seeds) beside Keras's mnist_convnet: bench/results.{json,md}
 bench: setup
 	python -m bench.run
 
+# Load-test the web app with the trained model: bench/load.json and bench/load.md (about 2 minutes)
+load-test: setup
+	python -m bench.load
+
+# Delete .venv (the next target that needs it rebuilds it)
 clean-venv:
 	rm -rf $(VENV)

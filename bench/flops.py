@@ -3,6 +3,7 @@
 Convolutions and dense layers only: they are nearly all of the work. Training costs about three forward
 passes per image (forward, and backward for inputs and for weights).
 """
+
 from __future__ import annotations
 
 

@@ -15,6 +15,7 @@ Writes OUT/load.json and OUT/load.md, naming the CPU: the figures hold for this 
 a handful of requests with small floods: it checks that the script works (the test suite uses it); its
 figures mean nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,14 @@ def square_rgba(side: int) -> bytes:
 def multipart(data: bytes) -> tuple[bytes, str]:
     """A multipart/form-data body with the file field `image`, and its Content-Type."""
     boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="digit.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="digit.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -73,8 +80,13 @@ class Server:
     """`python -m tools.serve --port 0 --model MODEL` in a child process, ready once it prints its URL."""
 
     def __init__(self, model: Path):
-        self.process = subprocess.Popen([sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(model)],
-                                        cwd=common.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(model)],
+            cwd=common.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         ready, _, _ = select.select([self.process.stdout], [], [], 180)
         line = self.process.stdout.readline() if ready else ""
         if not line.startswith("serving on http://"):
@@ -135,17 +147,28 @@ def level(server: Server, clients: int, total: int) -> dict:
     server.reset_peak_memory()
     results, wall = drive(server, small_digit(), clients, total)
     latencies = np.array([seconds for seconds, _ in results]) * 1000
-    return {"clients": clients, "requests": len(results), "requests_per_s": round(len(results) / wall, 1),
-            "median_ms": round(float(np.median(latencies)), 1), "p99_ms": round(float(np.percentile(latencies, 99)), 1),
-            "errors": sum(status != 200 for _, status in results), "peak_mb": server.memory_mb()}
+    return {
+        "clients": clients,
+        "requests": len(results),
+        "requests_per_s": round(len(results) / wall, 1),
+        "median_ms": round(float(np.median(latencies)), 1),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+        "errors": sum(status != 200 for _, status in results),
+        "peak_mb": server.memory_mb(),
+    }
 
 
 def flood(server: Server, data: bytes, clients: int, expected: int) -> dict:
     """`clients` concurrent uploads of `data`; the answers that were not `expected`, and the peak memory."""
     server.reset_peak_memory()
     results, wall = drive(server, data, clients, clients)
-    return {"uploads": len(results), "upload_kb": round(len(data) / 1024), "wall_s": round(wall, 2),
-            "unexpected": sum(status != expected for _, status in results), "peak_mb": server.memory_mb()}
+    return {
+        "uploads": len(results),
+        "upload_kb": round(len(data) / 1024),
+        "wall_s": round(wall, 2),
+        "unexpected": sum(status != expected for _, status in results),
+        "peak_mb": server.memory_mb(),
+    }
 
 
 def medians(runs: list[dict]) -> dict:
@@ -161,16 +184,25 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
         flood_clients = 2 if quick else FLOOD_CLIENTS
         at_limit = square_rgba(predict.MAX_SIDE)
         levels = {str(n): [level(server, n, max(total, n)) for _ in range(runs)] for n in clients}
-        floods = {"huge_7000": [flood(server, square_rgba(HUGE_SIDE), flood_clients, 400) for _ in range(runs)],
-                  "at_pixel_limit": [flood(server, at_limit, flood_clients, 200) for _ in range(runs)]}
+        floods = {
+            "huge_7000": [flood(server, square_rgba(HUGE_SIDE), flood_clients, 400) for _ in range(runs)],
+            "at_pixel_limit": [flood(server, at_limit, flood_clients, 200) for _ in range(runs)],
+        }
     finally:
         server.stop()
     env = environment.describe()
-    return {"date": date.today().isoformat(), "quick": quick, "machine": f"{environment.summary(env)}",
-            "model": shown(model), "runs": runs, "idle_mb": idle_mb, "targets": TARGETS,
-            "server": {"threads": serve.THREADS, "decode_slots": serve.DECODE_SLOTS, "max_pixels": predict.MAX_PIXELS},
-            "levels": {n: {**medians(r), "runs": r} for n, r in levels.items()},
-            "floods": {name: {**medians(r), "clients": flood_clients, "runs": r} for name, r in floods.items()}}
+    return {
+        "date": date.today().isoformat(),
+        "quick": quick,
+        "machine": f"{environment.summary(env)}",
+        "model": shown(model),
+        "runs": runs,
+        "idle_mb": idle_mb,
+        "targets": TARGETS,
+        "server": {"threads": serve.THREADS, "decode_slots": serve.DECODE_SLOTS, "max_pixels": predict.MAX_PIXELS},
+        "levels": {n: {**medians(r), "runs": r} for n, r in levels.items()},
+        "floods": {name: {**medians(r), "clients": flood_clients, "runs": r} for name, r in floods.items()},
+    }
 
 
 def shown(path: Path) -> str:
@@ -185,29 +217,44 @@ def verdict(ok: bool) -> str:
 
 def markdown(r: dict) -> str:
     t, twenty = r["targets"], r["levels"].get("20")
-    lines = [f"Load test of {r['date']} on {r['machine']}: `python -m tools.serve --model {r['model']}` "
-             f"({r['server']['threads']} worker threads, {r['server']['decode_slots']} decode slots), clients on the "
-             f"same machine; median of {r['runs']} runs{' (quick: figures meaningless)' if r['quick'] else ''}.",
-             "", "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Load test of {r['date']} on {r['machine']}: `python -m tools.serve --model {r['model']}` "
+        f"({r['server']['threads']} worker threads, {r['server']['decode_slots']} decode slots), clients on the "
+        f"same machine; median of {r['runs']} runs{' (quick: figures meaningless)' if r['quick'] else ''}.",
+        "",
+        "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for n, f in r["levels"].items():
-        lines.append(f"| {n} | {f['requests']} | {f['requests_per_s']} | {f['median_ms']} | {f['p99_ms']} "
-                     f"| {f['errors']} | {f['peak_mb']:.0f} |")
-    lines += ["", f"| flood ({r['floods']['huge_7000']['clients']} concurrent uploads) | upload size | wall (s) "
-                  "| unexpected answers | peak memory (MB) |", "|---|---:|---:|---:|---:|"]
-    names = {"huge_7000": f"{HUGE_SIDE}x{HUGE_SIDE} RGBA PNG (refused: over the pixel limit)",
-             "at_pixel_limit": f"{predict.MAX_SIDE}x{predict.MAX_SIDE} RGBA PNG (at the limit: decoded)"}
+        lines.append(
+            f"| {n} | {f['requests']} | {f['requests_per_s']} | {f['median_ms']} | {f['p99_ms']} "
+            f"| {f['errors']} | {f['peak_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        f"| flood ({r['floods']['huge_7000']['clients']} concurrent uploads) | upload size | wall (s) "
+        "| unexpected answers | peak memory (MB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    names = {
+        "huge_7000": f"{HUGE_SIDE}x{HUGE_SIDE} RGBA PNG (refused: over the pixel limit)",
+        "at_pixel_limit": f"{predict.MAX_SIDE}x{predict.MAX_SIDE} RGBA PNG (at the limit: decoded)",
+    }
     for name, f in r["floods"].items():
-        lines.append(f"| {names[name]} | {f['upload_kb']} KB | {f['wall_s']} | {f['unexpected']} "
-                     f"| {f['peak_mb']:.0f} |")
+        lines.append(
+            f"| {names[name]} | {f['upload_kb']} KB | {f['wall_s']} | {f['unexpected']} | {f['peak_mb']:.0f} |"
+        )
     lines += ["", f"Idle server after start-up: {r['idle_mb']:.0f} MB resident."]
     if twenty:
         flood_peak = max(f["peak_mb"] for f in r["floods"].values())
-        lines += ["", f"Targets at 20 clients: >= {t['requests_per_s_at_20']} requests/s "
-                      f"({verdict(twenty['requests_per_s'] >= t['requests_per_s_at_20'])}), "
-                      f"p99 <= {t['p99_ms_at_20']} ms ({verdict(twenty['p99_ms'] <= t['p99_ms_at_20'])}), "
-                      f"0 errors ({verdict(twenty['errors'] == 0)}); flood peak <= {t['flood_peak_mb']} MB "
-                      f"({verdict(flood_peak <= t['flood_peak_mb'])})."]
+        lines += [
+            "",
+            f"Targets at 20 clients: >= {t['requests_per_s_at_20']} requests/s "
+            f"({verdict(twenty['requests_per_s'] >= t['requests_per_s_at_20'])}), "
+            f"p99 <= {t['p99_ms_at_20']} ms ({verdict(twenty['p99_ms'] <= t['p99_ms_at_20'])}), "
+            f"0 errors ({verdict(twenty['errors'] == 0)}); flood peak <= {t['flood_peak_mb']} MB "
+            f"({verdict(flood_peak <= t['flood_peak_mb'])}).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ test accuracy, and the model's forward FLOPs per image.
 
 Usage: python -m bench.reference --root DIR [--epochs 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,16 +30,18 @@ def load(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build() -> keras.Model:
-    return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            keras.layers.MaxPooling2D(pool_size=(2, 2)),
+            keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            keras.layers.MaxPooling2D(pool_size=(2, 2)),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def main() -> None:
@@ -56,9 +59,17 @@ def main() -> None:
     model.fit(x, y, batch_size=128, epochs=args.epochs, validation_split=0.1, verbose=2)
     train_time = time.perf_counter() - started
     _, accuracy = model.evaluate(test_x, test_y, verbose=0)
-    print(json.dumps({"train_time_s": round(train_time, 1), "test_accuracy": round(float(accuracy), 6),
-                      "epochs": args.epochs, "train_images": int(len(x) * 0.9),
-                      "forward_mflop": round(forward_flops(model) / 1e6, 2)}))
+    print(
+        json.dumps(
+            {
+                "train_time_s": round(train_time, 1),
+                "test_accuracy": round(float(accuracy), 6),
+                "epochs": args.epochs,
+                "train_images": int(len(x) * 0.9),
+                "forward_mflop": round(forward_flops(model) / 1e6, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
     own process; fetch, preprocess and evaluate are run --repeats times and their medians reported;
   - train and evaluate once per --seeds (train.seed; the default params otherwise): test accuracy, best
     epoch and training time of each seed, and their median, min and max, because the seed alone moves the
-    test accuracy by about 0.1 pp;
+    test accuracy by about 0.05 pp;
   - the start-up cost of each stage's process (its imports), median of --repeats;
   - a no-op `dvc repro`, median of --repeats;
   - the reference (bench/reference.py), right after train, on the same data and machine, and the ratio of
@@ -21,6 +21,7 @@ Writes OUT/results.json and OUT/results.md, both naming the CPU (model and instr
 params give other figures on another CPU. --quick runs tiny synthetic data for 1 epoch: it checks that
 the benchmark works (the test suite uses it); its figures mean nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,9 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from stages import common, environment
-
-STAGES = ("fetch", "preprocess", "train", "evaluate")
-QUICK_TRAIN = {"epochs": 1, "batch_size": 32, "warmup_epochs": 0}
+from tools import synthetic
 
 
 def measure(args: list[str], cwd: Path, env: dict) -> dict:
@@ -56,33 +54,41 @@ def measure(args: list[str], cwd: Path, env: dict) -> dict:
         if process.returncode:
             errors.seek(0)
             raise SystemExit(f"benchmark step failed: {' '.join(args)}\n{errors.read()[-2000:]}")
-    return {"wall_s": round(time.perf_counter() - started, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "peak_mb": round(usage.ru_maxrss / 1024, 1), "stdout": out}
+    return {
+        "wall_s": round(time.perf_counter() - started, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_mb": round(usage.ru_maxrss / 1024, 1),
+        "stdout": out,
+    }
 
 
 def median_of(runs: list[dict]) -> dict:
-    return {"wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
-            "peak_mb": round(statistics.median(r["peak_mb"] for r in runs), 1), "runs": len(runs)}
+    return {
+        "wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
+        "peak_mb": round(statistics.median(r["peak_mb"] for r in runs), 1),
+        "runs": len(runs),
+    }
 
 
 def make_copy(root: Path, quick: bool) -> dict:
-    """A project copy under `root`; returns the environment that runs stages in it."""
-    for name in ("stages", "bench"):
-        shutil.copytree(common.ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("params.yaml", "dvc.yaml"):
-        shutil.copy(common.ROOT / name, root / name)
-    mirror = Path(os.environ.get("MNIST_MIRROR") or common.ROOT.parent / "shared" / "data" / "mnist")
+    """A project copy under `root` (on tiny synthetic data when `quick`); returns the environment that runs
+    stages in it."""
+    names = ("stages", "tools", "bench", "params.yaml", "dvc.yaml")
     if quick:
-        from tests import synthetic
-
         mirror = root / "mirror"
-        params = yaml.safe_load((root / "params.yaml").read_text())
-        params["fetch"]["sha256"] = synthetic.write_dataset(mirror)
-        params["train"].update(QUICK_TRAIN)
-        params["train"]["model"]["width"] = 0.125
-        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "MNIST_MIRROR": str(mirror.resolve()), "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(root),
-           "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        synthetic.copy_project(root, mirror, names)
+        synthetic.set_params(root / "params.yaml", "train", epochs=1)
+    else:
+        synthetic.copy_files(root, names)
+        mirror = Path(os.environ.get("MNIST_MIRROR") or common.ROOT.parent / "shared" / "data" / "mnist")
+    env = {
+        **os.environ,
+        "MNIST_MIRROR": str(mirror.resolve()),
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONPATH": str(root),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     return env
 
 
@@ -93,20 +99,24 @@ def stage(name: str) -> list[str]:
 def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], list[dict]]:
     """Train and evaluate once per seed: each seed's figures, and each train process's measurements."""
     figures, processes = [], []
-    params_path = root / "params.yaml"
     for seed in seeds:
-        params = yaml.safe_load(params_path.read_text())
-        params["train"]["seed"] = seed
-        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+        synthetic.set_params(root / "params.yaml", "train", seed=seed)
         processes.append(measure(stage("train"), root, env))
         measure(stage("evaluate"), root, env)
         training = json.loads((root / common.TRAIN_METRICS_PATH.relative_to(common.ROOT)).read_text())
         evaluation = json.loads((root / common.EVAL_METRICS_PATH.relative_to(common.ROOT)).read_text())
-        figures.append({"seed": seed, "test_accuracy": evaluation["accuracy"],
-                        "misclassified": evaluation["misclassified"], "best_epoch": training["best_epoch"],
-                        "best_epoch_val_accuracy": round(training["best_epoch_val_accuracy"], 6),
-                        "epochs_run": training["epochs_run"], "train_time_s": training["train_time_s"],
-                        "process_cpu_s": processes[-1]["cpu_s"]})
+        figures.append(
+            {
+                "seed": seed,
+                "test_accuracy": evaluation["accuracy"],
+                "misclassified": evaluation["misclassified"],
+                "best_epoch": training["best_epoch"],
+                "best_epoch_val_accuracy": round(training["best_epoch_val_accuracy"], 6),
+                "epochs_run": training["epochs_run"],
+                "train_time_s": training["train_time_s"],
+                "process_cpu_s": processes[-1]["cpu_s"],
+            }
+        )
     return figures, processes
 
 
@@ -124,17 +134,27 @@ def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: boo
         results[name] = median_of(runs)
     seed_runs, processes = train_seeds(root, env, seeds)
     results["train"] = median_of(processes)
-    reference = measure([sys.executable, "-m", "bench.reference", "--root", str(root),
-                              "--epochs", "1" if quick else "15"], root, env)
+    reference = measure(
+        [sys.executable, "-m", "bench.reference", "--root", str(root), "--epochs", "1" if quick else "15"], root, env
+    )
     results["evaluate"] = median_of([measure(stage("evaluate"), root, env) for _ in range(repeats)])
-    for name in STAGES:
+    for name in common.STAGES:
         results[name].pop("stdout", None)
-        results[name]["startup_s"] = round(statistics.median(
-            measure([sys.executable, "-c", f"import stages.{name}"], root, env)["wall_s"]
-            for _ in range(repeats)), 2)
-    return {"stages": results, "seeds": seed_runs,
-            "reference": {**json.loads(reference["stdout"].strip().splitlines()[-1]),
-                          "peak_mb": reference["peak_mb"], "process_cpu_s": reference["cpu_s"]}}
+        results[name]["startup_s"] = round(
+            statistics.median(
+                measure([sys.executable, "-c", f"import stages.{name}"], root, env)["wall_s"] for _ in range(repeats)
+            ),
+            2,
+        )
+    return {
+        "stages": results,
+        "seeds": seed_runs,
+        "reference": {
+            **json.loads(reference["stdout"].strip().splitlines()[-1]),
+            "peak_mb": reference["peak_mb"],
+            "process_cpu_s": reference["cpu_s"],
+        },
+    }
 
 
 def noop_repro(root: Path, env: dict, repeats: int) -> float:
@@ -180,12 +200,14 @@ def model_figures(root: Path, repeats: int) -> dict:
     for _ in range(5):
         started = time.perf_counter()
         tf.matmul(a, a).numpy()
-        matmul.append(2 * 2048 ** 3 / (time.perf_counter() - started) / 1e9)
-    return {"forward_mflop": round(forward_flops(model) / 1e6, 2),
-            "inference_images_per_s": round(len(images) / statistics.median(batch_times)),
-            "latency_ms_median": round(float(np.median(latencies)), 2),
-            "latency_ms_p99": round(float(np.percentile(latencies, 99)), 2),
-            "matmul_gflops": round(statistics.median(matmul), 1)}
+        matmul.append(2 * 2048**3 / (time.perf_counter() - started) / 1e9)
+    return {
+        "forward_mflop": round(forward_flops(model) / 1e6, 2),
+        "inference_images_per_s": round(len(images) / statistics.median(batch_times)),
+        "latency_ms_median": round(float(np.median(latencies)), 2),
+        "latency_ms_p99": round(float(np.percentile(latencies, 99)), 2),
+        "matmul_gflops": round(statistics.median(matmul), 1),
+    }
 
 
 def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool) -> dict:
@@ -199,50 +221,75 @@ def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool
     reference_images_per_s = reference["train_images"] * reference["epochs"] / reference["train_time_s"]
     env = environment.describe()
     return {
-        "date": date.today().isoformat(), "quick": quick,
-        "machine": f"{environment.summary(env)}, Python {env['python']}", "environment": env,
-        "project": {"test_accuracy": spread([run["test_accuracy"] for run in seeds]),
-                    "train_time_s": train_time_s, "process_cpu_s": process_cpu_s, "seeds": seeds,
-                    "train_images_per_s": round(images_per_s),
-                    "achieved_gflops": round(3 * model["forward_mflop"] * images_per_s / 1000, 1), **model},
-        "reference": {**reference, "train_images_per_s": round(reference_images_per_s),
-                      "achieved_gflops": round(3 * reference["forward_mflop"] * reference_images_per_s / 1000, 1)},
+        "date": date.today().isoformat(),
+        "quick": quick,
+        "machine": f"{environment.summary(env)}, Python {env['python']}",
+        "environment": env,
+        "project": {
+            "test_accuracy": spread([run["test_accuracy"] for run in seeds]),
+            "train_time_s": train_time_s,
+            "process_cpu_s": process_cpu_s,
+            "seeds": seeds,
+            "train_images_per_s": round(images_per_s),
+            "achieved_gflops": round(3 * model["forward_mflop"] * images_per_s / 1000, 1),
+            **model,
+        },
+        "reference": {
+            **reference,
+            "train_images_per_s": round(reference_images_per_s),
+            "achieved_gflops": round(3 * reference["forward_mflop"] * reference_images_per_s / 1000, 1),
+        },
         "train_time_ratio": round(train_time_s / reference["train_time_s"], 2),
         "process_cpu_ratio": round(process_cpu_s / reference["process_cpu_s"], 2),
-        "stages": timings["stages"], "noop_repro_s": noop_s,
+        "stages": timings["stages"],
+        "noop_repro_s": noop_s,
     }
 
 
 def markdown(r: dict) -> str:
     p, ref = r["project"], r["reference"]
     acc, n = p["test_accuracy"], len(p["seeds"])
-    lines = [f"Benchmark of {r['date']} on {r['machine']}{' (quick: tiny data, figures meaningless)' if r['quick'] else ''}.",
-             "", f"| | this project (default params, {n} seeds) | Keras mnist_convnet reference |",
-             "|---|---:|---:|",
-             f"| test accuracy: median (min-max) | {acc['median']:.2%} ({acc['min']:.2%}-{acc['max']:.2%}) "
-             f"| {ref['test_accuracy']:.2%} |",
-             f"| training wall time (median) | {p['train_time_s']:.0f} s "
-             f"| {ref['train_time_s']:.0f} s ({ref['epochs']} epochs) |",
-             f"| train time ratio (project / reference) | {r['train_time_ratio']:.2f} | 1.00 |",
-             f"| CPU time of the whole process (median) | {p['process_cpu_s']:.0f} s | {ref['process_cpu_s']:.0f} s |",
-             f"| CPU time ratio (project / reference) | {r['process_cpu_ratio']:.2f} | 1.00 |",
-             f"| training images per second | {p['train_images_per_s']} | {ref['train_images_per_s']} |",
-             f"| forward MFLOP per image | {p['forward_mflop']} | {ref['forward_mflop']} |",
-             f"| achieved GFLOP/s in training (large matmul: {p['matmul_gflops']}) "
-             f"| {p['achieved_gflops']} | {ref['achieved_gflops']} |",
-             "", "| seed | test accuracy | wrong | best epoch (validation accuracy) | training time |",
-             "|---:|---:|---:|---|---:|"]
+    lines = [
+        f"Benchmark of {r['date']} on {r['machine']}"
+        + (" (quick: tiny data, figures meaningless)." if r["quick"] else "."),
+        "",
+        f"| | this project (default params, {n} seeds) | Keras mnist_convnet reference |",
+        "|---|---:|---:|",
+        f"| test accuracy: median (min-max) | {acc['median']:.2%} ({acc['min']:.2%}-{acc['max']:.2%}) "
+        f"| {ref['test_accuracy']:.2%} |",
+        f"| training wall time (median) | {p['train_time_s']:.0f} s "
+        f"| {ref['train_time_s']:.0f} s ({ref['epochs']} epochs) |",
+        f"| train time ratio (project / reference) | {r['train_time_ratio']:.2f} | 1.00 |",
+        f"| CPU time of the whole process (median) | {p['process_cpu_s']:.0f} s | {ref['process_cpu_s']:.0f} s |",
+        f"| CPU time ratio (project / reference) | {r['process_cpu_ratio']:.2f} | 1.00 |",
+        f"| training images per second | {p['train_images_per_s']} | {ref['train_images_per_s']} |",
+        f"| forward MFLOP per image | {p['forward_mflop']} | {ref['forward_mflop']} |",
+        f"| achieved GFLOP/s in training (large matmul: {p['matmul_gflops']}) "
+        f"| {p['achieved_gflops']} | {ref['achieved_gflops']} |",
+        "",
+        "| seed | test accuracy | wrong | best epoch (validation accuracy) | training time |",
+        "|---:|---:|---:|---|---:|",
+    ]
     for run in p["seeds"]:
-        lines.append(f"| {run['seed']} | {run['test_accuracy']:.2%} | {run['misclassified']} "
-                     f"| {run['best_epoch']} of {run['epochs_run']} ({run['best_epoch_val_accuracy']:.2%}) "
-                     f"| {run['train_time_s']:.0f} s |")
-    lines += ["", "| stage | wall time (s) | process start-up (s) | peak memory (MB) | runs |", "|---|---:|---:|---:|---:|"]
-    for name in STAGES:
+        lines.append(
+            f"| {run['seed']} | {run['test_accuracy']:.2%} | {run['misclassified']} "
+            f"| {run['best_epoch']} of {run['epochs_run']} ({run['best_epoch_val_accuracy']:.2%}) "
+            f"| {run['train_time_s']:.0f} s |"
+        )
+    lines += [
+        "",
+        "| stage | wall time (s) | process start-up (s) | peak memory (MB) | runs |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in common.STAGES:
         s = r["stages"][name]
         lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
-    lines += ["", f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5`: "
-              f"{p['inference_images_per_s']} images/s in batches of 1000; one image: "
-              f"{p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms p99."]
+    lines += [
+        "",
+        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5`: "
+        f"{p['inference_images_per_s']} images/s in batches of 1000; one image: "
+        f"{p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms p99.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -250,8 +297,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=common.ROOT / "bench")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2],
-                        help="train.seed values to train the default with (default: 42 1 2)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[42, 1, 2],
+        help="train.seed values to train the default with (default: 42 1 2)",
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as tmp:

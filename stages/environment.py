@@ -4,6 +4,7 @@ The same params and seed train slightly different models on CPUs with other inst
 other kernels), so a result is comparable only with the CPU and versions it came from. Imports no TensorFlow:
 versions come from the installed packages' metadata.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,13 +45,17 @@ def describe() -> dict:
         "python": platform.python_version(),
         "tensorflow": metadata.version("tensorflow"),
         "keras": metadata.version("keras"),
-        "threads": {"intra_op": os.environ.get("TF_NUM_INTRAOP_THREADS", "TensorFlow's default: one per core"),
-                    "inter_op": os.environ.get("TF_NUM_INTEROP_THREADS", "TensorFlow's default")},
+        "threads": {
+            "intra_op": os.environ.get("TF_NUM_INTRAOP_THREADS", "TensorFlow's default: one per core"),
+            "inter_op": os.environ.get("TF_NUM_INTEROP_THREADS", "TensorFlow's default"),
+        },
         "settings": {name: os.environ[name] for name in ONEDNN_VARIABLES if name in os.environ},
     }
 
 
 def summary(env: dict) -> str:
     """One line, e.g. `Intel(R) Xeon(R) Processor (avx2 avx512f ...), 2 cores, TF 2.21.0, Keras 3.15.1`."""
-    return (f"{env['cpu']} ({' '.join(env['isa']) or 'no AVX2'}), {env['cores']} cores, "
-            f"TF {env['tensorflow']}, Keras {env['keras']}")
+    return (
+        f"{env['cpu']} ({' '.join(env['isa']) or 'no AVX2'}), {env['cores']} cores, "
+        f"TF {env['tensorflow']}, Keras {env['keras']}"
+    )

@@ -7,6 +7,7 @@ Writes: metrics/evaluate.json (test accuracy and loss, macro precision, recall a
         plots/predictions.csv (actual and predicted digit per test image, for DVC's confusion template) and
         the PNGs plots/{confusion_matrix,training_curves,per_class_accuracy,misclassified}.png.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,17 +20,9 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import classification_report, confusion_matrix, log_loss
 
-from stages import common, model_file
+from stages import common, model_file, params
 
 DIGITS = list(range(common.NUM_CLASSES))
-
-
-def read_params() -> tuple[int, int]:
-    section = common.load_section("evaluate")
-    batch_size = section.int("batch_size", lo=1)
-    shown = section.int("misclassified_shown", lo=1, hi=400)
-    section.check_no_unknown()
-    return batch_size, shown
 
 
 def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, pd.DataFrame]:
@@ -45,7 +38,7 @@ def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, pd.D
         "recall_macro": round(float(report["macro avg"]["recall"]), 6),
         "f1_macro": round(float(report["macro avg"]["f1-score"]), 6),
         "misclassified": int((predicted != labels).sum()),
-        "per_class_accuracy": {str(d): round(float(a), 6) for d, a in zip(DIGITS, per_class)},
+        "per_class_accuracy": {str(d): round(float(a), 6) for d, a in zip(DIGITS, per_class, strict=True)},
     }
     per_digit = pd.DataFrame([report[str(d)] for d in DIGITS]).rename(columns={"f1-score": "f1"})
     per_digit = per_digit.round(6).astype({"support": int})
@@ -60,7 +53,7 @@ def read_history(history_dir: Path) -> pd.DataFrame:
         for metric in ("loss", "accuracy"):
             path = history_dir / split / f"{metric}.tsv"
             if not path.is_file():
-                raise common.PipelineError(f"{path} is missing; run the train stage first (`dvc repro train`)")
+                raise common.UserError(f"{path} is missing; run the train stage first (`dvc repro train`)")
             columns[f"{split}_{metric}"] = pd.read_csv(path, sep="\t").set_index("step")[metric]
     history = pd.DataFrame(columns)
     history.index = history.index + 1
@@ -75,16 +68,28 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
 
 def plot_confusion_matrix(cm: np.ndarray, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 6))
-    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
-                annot_kws={"fontsize": 8}, xticklabels=DIGITS, yticklabels=DIGITS)
-    ax.set(xlabel="predicted digit", ylabel="true digit",
-           title=f"Confusion matrix, test set ({cm.trace()} of {cm.sum()} correct)")
+    sns.heatmap(
+        cm,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=False,
+        ax=ax,
+        annot_kws={"fontsize": 8},
+        xticklabels=DIGITS,
+        yticklabels=DIGITS,
+    )
+    ax.set(
+        xlabel="predicted digit",
+        ylabel="true digit",
+        title=f"Confusion matrix, test set ({cm.trace()} of {cm.sum()} correct)",
+    )
     save_figure(fig, path)
 
 
 def plot_training_curves(history: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("accuracy", "loss")):
+    for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
         ax.plot(history.index, history[f"train_{metric}"], marker="o", label="training batches")
         ax.plot(history.index, history[f"eval_{metric}"], marker="o", label="validation")
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric.capitalize()} per epoch")
@@ -100,8 +105,9 @@ def plot_per_class_accuracy(per_class: dict[str, float], path: Path) -> None:
     sns.barplot(x=list(per_class), y=values, color="steelblue", ax=ax)
     for i, v in enumerate(values):
         ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
-    ax.set(xlabel="digit", ylabel="accuracy (%)", title="Test accuracy per digit",
-           ylim=(max(0.0, values.min() - 2), 100.2))
+    ax.set(
+        xlabel="digit", ylabel="accuracy (%)", title="Test accuracy per digit", ylim=(max(0.0, values.min() - 2), 100.2)
+    )
     save_figure(fig, path)
 
 
@@ -115,11 +121,10 @@ def plot_misclassified(images: np.ndarray, labels: np.ndarray, probs: np.ndarray
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, i in zip(axes.flat, wrong):
+    for ax, i in zip(axes.flat, wrong, strict=False):  # the grid may have spare cells
         ax.imshow(images[i, :, :, 0], cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"true {labels[i]}, pred {predicted[i]}\n{probs[i, predicted[i]]:.0%}", fontsize=7)
-    fig.suptitle(f"Misclassified test digits: {len(wrong)} most confident of {(predicted != labels).sum()}",
-                 fontsize=9)
+    fig.suptitle(f"Misclassified test digits: {len(wrong)} most confident of {(predicted != labels).sum()}", fontsize=9)
     save_figure(fig, path)
 
 
@@ -129,22 +134,24 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def main() -> None:
-    batch_size, shown = read_params()
+    p = params.load(params.Evaluate)
     history = read_history(common.HISTORY_DIR)
     model = model_file.load_model(common.MODEL_PATH)
     images, one_hot = common.load_processed("test")
     labels = one_hot.argmax(axis=1)
-    probs = model.predict(images, batch_size=batch_size, verbose=0)
+    probs = model.predict(images, batch_size=p.batch_size, verbose=0)
     metrics, cm, per_digit = score(labels, probs)
     common.write_json(common.EVAL_METRICS_PATH, metrics)
     write_csv(per_digit, common.CLASSIFICATION_REPORT_PATH)
     write_csv(pd.DataFrame({"actual": labels, "predicted": probs.argmax(axis=1)}), common.PREDICTIONS_PATH)
-    plot_confusion_matrix(cm, common.PLOTS_DIR / "confusion_matrix.png")
-    plot_training_curves(history, common.PLOTS_DIR / "training_curves.png")
-    plot_per_class_accuracy(metrics["per_class_accuracy"], common.PLOTS_DIR / "per_class_accuracy.png")
-    plot_misclassified(images, labels, probs, shown, common.PLOTS_DIR / "misclassified.png")
-    print(f"test accuracy {metrics['accuracy']:.4%}, loss {metrics['loss']:.4f}, "
-          f"macro F1 {metrics['f1_macro']:.4f}, {metrics['misclassified']} misclassified")
+    plot_confusion_matrix(cm, common.CONFUSION_MATRIX_PNG)
+    plot_training_curves(history, common.TRAINING_CURVES_PNG)
+    plot_per_class_accuracy(metrics["per_class_accuracy"], common.PER_CLASS_ACCURACY_PNG)
+    plot_misclassified(images, labels, probs, p.misclassified_shown, common.MISCLASSIFIED_PNG)
+    print(
+        f"test accuracy {metrics['accuracy']:.4%}, loss {metrics['loss']:.4f}, "
+        f"macro F1 {metrics['f1_macro']:.4f}, {metrics['misclassified']} misclassified"
+    )
     print(per_digit.to_string(index=False))
 
 

@@ -1,48 +1,34 @@
 """Fetch stage: get the four original MNIST IDX .gz files and verify each against its pinned SHA-256.
 
-Reads: params.yaml `fetch` (mirrors: ordered base URLs; timeout_s; sha256: file name -> checksum) and
+Reads: params.yaml `fetch` (mirrors: ordered base URLs; timeout_s, deadline_s, max_mb: limits of one download;
+       sha256: file name -> checksum) and
        the MNIST_MIRROR environment variable, a local directory or base URL tried before the mirrors.
-Writes: data/raw/<file>.gz for the four files. A file that fails its checksum never lands there.
+Writes: data/raw/<file>.gz for the four files. A file that fails its checksum never lands there, and a
+        temporary file that a killed run left in data/raw is removed.
 """
+
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import os
 import re
 import shutil
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm import tqdm
 
-from stages import common
+from stages import common, params
 
 MIRROR_ENV = "MNIST_MIRROR"
 CHUNK = 1 << 16
-
-
-def read_params() -> tuple[list[str], float, dict[str, str]]:
-    section = common.load_section("fetch")
-    mirrors = section.str_list("mirrors")
-    timeout = section.float("timeout_s", lo=0, lo_open=True)
-    sums = section.mapping("sha256")
-    section.check_no_unknown()
-    expected_names = set(common.RAW_FILES.values())
-    if set(sums) != expected_names:
-        raise common.PipelineError(
-            f"params.yaml: fetch.sha256 must list exactly {', '.join(sorted(expected_names))}; "
-            f"it lists {', '.join(sorted(map(str, sums))) or 'nothing'}"
-        )
-    for name, digest in sums.items():
-        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise common.PipelineError(
-                f"params.yaml: fetch.sha256.{name} must be 64 lowercase hex digits, got {digest!r}; "
-                f"compute it with `sha256sum {name}`"
-            )
-    return mirrors, timeout, sums
 
 
 def sources(mirrors: list[str]) -> list[str]:
@@ -63,34 +49,77 @@ def is_url(source: str) -> bool:
     return re.match(r"^[a-z][a-z0-9+.-]*://", source) is not None
 
 
-def copy_local(source: str, name: str, dest: Path) -> None:
+def copy_local(source: str, name: str, dest: Path, max_bytes: int) -> None:
     path = Path(source).expanduser() / name
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
+    if path.stat().st_size > max_bytes:
+        raise ValueError(f"{path} is {path.stat().st_size / 2**20:.1f} MB, over fetch.max_mb")
     shutil.copyfile(path, dest)
 
 
-def download(url: str, dest: Path, timeout: float) -> None:
-    """Stream `url` into `dest`, showing a progress bar on stderr."""
-    request = urllib.request.Request(url, headers={"User-Agent": "mnist-dvc-pipeline"})
-    with urllib.request.urlopen(request, timeout=timeout) as response, dest.open("wb") as out:
+class Limits(NamedTuple):
+    timeout_s: float  # a read that waits this long fails
+    deadline_s: float  # one file from one source, in all
+    max_bytes: int  # one file
+
+
+def shown(source: str) -> str:
+    """`source` as it may be printed: a password in a URL is replaced by ***."""
+    parts = urllib.parse.urlsplit(source)
+    if not parts.password:
+        return source
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def request_for(url: str) -> urllib.request.Request:
+    """A request for `url`; a `user:password@` in it is sent as Basic authentication, never as part of the URL
+    (where urllib would read the password as a port and print it in its error)."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"User-Agent": "mnist-dvc-pipeline"}
+    if parts.username is not None:
+        user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return urllib.request.Request(url, headers=headers)
+
+
+def download(url: str, dest: Path, limits: Limits) -> None:
+    """Stream `url` into `dest`, showing a progress bar on stderr; fail past the deadline or the size cap."""
+    request = request_for(url)
+    started = time.monotonic()
+    with urllib.request.urlopen(request, timeout=limits.timeout_s) as response, dest.open("wb") as out:
         size = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=size, unit="B", unit_scale=True, desc=dest.name.removeprefix(".tmp-"),
-                  file=sys.stderr, mininterval=0.5) as bar:
-            for block in iter(lambda: response.read(CHUNK), b""):
+        if size and size > limits.max_bytes:
+            raise ValueError(f"it announces {size / 2**20:.1f} MB, over fetch.max_mb")
+        received = 0
+        with tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=dest.name.removeprefix(".tmp-"),
+            file=sys.stderr,
+            mininterval=0.5,
+        ) as bar:
+            for block in iter(lambda: response.read1(CHUNK), b""):  # read1: whatever has arrived, not a full CHUNK
+                received += len(block)
+                if received > limits.max_bytes:
+                    raise ValueError(f"it sent over {limits.max_bytes / 2**20:g} MB (fetch.max_mb)")
+                if time.monotonic() - started > limits.deadline_s:
+                    raise TimeoutError(f"still downloading after {limits.deadline_s:g} s (fetch.deadline_s)")
                 out.write(block)
                 bar.update(len(block))
 
 
-def fetch_from(source: str, name: str, dest: Path, timeout: float) -> None:
+def fetch_from(source: str, name: str, dest: Path, limits: Limits) -> None:
     if is_url(source):
-        download(source.rstrip("/") + "/" + name, dest, timeout)
+        download(source.rstrip("/") + "/" + name, dest, limits)
     else:
-        copy_local(source, name, dest)
+        copy_local(source, name, dest, limits.max_bytes)
 
 
-def fetch_file(name: str, expected: str, places: list[str], raw_dir: Path, timeout: float) -> str:
-    """Put a verified copy of `name` in raw_dir; return the source it came from."""
+def fetch_file(name: str, expected: str, places: list[str], raw_dir: Path, limits: Limits) -> str:
+    """Put a verified copy of `name` in raw_dir; return the source it came from (as it may be printed)."""
     target = raw_dir / name
     if target.is_file():
         if sha256_of(target) == expected:
@@ -102,18 +131,18 @@ def fetch_file(name: str, expected: str, places: list[str], raw_dir: Path, timeo
     try:
         for source in places:
             try:
-                fetch_from(source, name, tmp, timeout)
+                fetch_from(source, name, tmp, limits)
             except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
-                failures.append(f"{source}: {getattr(exc, 'reason', exc)}")
+                failures.append(f"{shown(source)}: {getattr(exc, 'reason', exc)}")
                 continue
             actual = sha256_of(tmp)
             if actual == expected:
                 os.replace(tmp, target)
-                return source
-            failures.append(f"{source}: checksum mismatch (got {actual[:12]}..., expected {expected[:12]}...)")
+                return shown(source)
+            failures.append(f"{shown(source)}: checksum mismatch (got {actual[:12]}..., expected {expected[:12]}...)")
     finally:
         tmp.unlink(missing_ok=True)
-    raise common.PipelineError(
+    raise common.UserError(
         f"could not fetch {name} from any source ({'; '.join(failures) or 'no sources configured'}); "
         f"point {MIRROR_ENV} at a directory holding the original files, "
         f"e.g. `{MIRROR_ENV}=../shared/data/mnist dvc repro`"
@@ -121,10 +150,13 @@ def fetch_file(name: str, expected: str, places: list[str], raw_dir: Path, timeo
 
 
 def main() -> None:
-    mirrors, timeout, sums = read_params()
-    places = sources(mirrors)
-    for name, expected in sums.items():
-        origin = fetch_file(name, expected, places, common.RAW_DIR, timeout)
+    p = params.load(params.Fetch)
+    places = sources(p.mirrors)
+    limits = Limits(p.timeout_s, p.deadline_s, int(p.max_mb * 2**20))
+    for stale in common.RAW_DIR.glob(".tmp-*"):  # left by a killed run
+        stale.unlink()
+    for name, expected in p.sha256.items():
+        origin = fetch_file(name, expected, places, common.RAW_DIR, limits)
         print(f"{name}: ok ({origin})")
 
 

@@ -1,4 +1,5 @@
 """Loading the saved model, shared by the evaluate stage and the predict and serve tools."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,9 +18,9 @@ REBUILD = "rebuild it with `dvc repro --force train` (or pass another path)"
 
 def load_model(path: Path):
     """The Keras model saved at `path`, checked to be an MNIST classifier ((N, 28, 28, 1) in, (N, 10) out), or
-    a PipelineError that names the problem and the fix. TensorFlow's start-up lines are kept off stderr."""
+    a UserError that names the problem and the fix. TensorFlow's start-up lines are kept off stderr."""
     if not path.is_file():
-        raise common.PipelineError(f"model {path} not found; train it with `dvc repro` (or pass another path)")
+        raise common.UserError(f"model {path} not found; train it with `dvc repro` (or pass another path)")
     with native_stderr_silenced():
         model = read_keras_file(path)
     check_shapes(model, path)
@@ -28,16 +29,16 @@ def load_model(path: Path):
 
 def read_keras_file(path: Path):
     """Import Keras and read `path`; any failure to deserialise the file (not HDF5, no model config, a config
-    that is not a model, ...) is a PipelineError with the first line of Keras's reason."""
+    that is not a model, ...) is a UserError with the first line of Keras's reason."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises whatever its deserialiser hits: ValueError, TypeError, AttributeError...
-        raise common.PipelineError(f"model {path} is not a readable Keras HDF5 file ({first_line(exc)}); {REBUILD}")
+        raise common.UserError(f"model {path} is not a readable Keras HDF5 file ({first_line(exc)}); {REBUILD}")
     if not isinstance(model, keras.Model):
-        raise common.PipelineError(f"model {path} holds a {type(model).__name__}, not a Keras model; {REBUILD}")
+        raise common.UserError(f"model {path} holds a {type(model).__name__}, not a Keras model; {REBUILD}")
     return model
 
 
@@ -49,7 +50,7 @@ def check_shapes(model, path: Path) -> None:
     except (AttributeError, ValueError, TypeError):  # a subclassed model never built has no shapes
         shapes = ("unknown", "unknown")
     if shapes != (INPUT_SHAPE, OUTPUT_SHAPE):
-        raise common.PipelineError(
+        raise common.UserError(
             f"model {path} takes inputs shaped {shapes[0]} and gives {shapes[1]}; an MNIST classifier takes "
             f"{INPUT_SHAPE} and gives {OUTPUT_SHAPE}: {REBUILD}"
         )
@@ -66,7 +67,7 @@ def native_stderr_silenced() -> Iterator[None]:
     """Send what is written to file descriptor 2 during the block to a temporary file. TensorFlow's C++ start-up
     lines (absl's "All log messages before absl::InitializeLog()", oneDNN, the CUDA stub, cuInit) are written
     before TF_CPP_MIN_LOG_LEVEL is read, so only this keeps them off the user's terminal. If the block fails
-    with anything but a PipelineError, what was captured is written back, so a crash still explains itself."""
+    with anything but a UserError, what was captured is written back, so a crash still explains itself."""
     sys.stderr.flush()
     saved = os.dup(2)
     crashed = False
@@ -74,7 +75,7 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(captured.fileno(), 2)
         try:
             yield
-        except common.PipelineError:
+        except common.UserError:
             raise
         except BaseException:
             crashed = True

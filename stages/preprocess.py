@@ -5,6 +5,7 @@ Writes: data/processed/{train,val,test}.npz, each holding x, float32 (N, 28, 28,
         y, float32 one-hot (N, 10). val is a stratified split of the training set; test is the untouched
         MNIST test set, used only by the evaluate stage.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -16,17 +17,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from stages import common
+from stages import common, params
 
 UNSIGNED_BYTE = 0x08
-
-
-def read_params() -> tuple[float, int]:
-    section = common.load_section("preprocess")
-    val_fraction = section.float("val_fraction", lo=0, hi=0.5, lo_open=True)
-    seed = section.int("seed", lo=0)
-    section.check_no_unknown()
-    return val_fraction, seed
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -35,23 +28,23 @@ def read_idx(path: Path) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        raise common.PipelineError(f"{path} is missing; run the fetch stage first (`dvc repro fetch`)")
+        raise common.UserError(f"{path} is missing; run the fetch stage first (`dvc repro fetch`)")
     except (OSError, EOFError, zlib.error) as exc:
-        raise common.PipelineError(f"{path} is not a readable gzip file ({exc}); delete it and fetch it again")
+        raise common.UserError(f"{path} is not a readable gzip file ({exc}); delete it and fetch it again")
     if len(data) < 4 or data[:2] != b"\x00\x00":
-        raise common.PipelineError(f"{path} is not an IDX file (bad magic number); fetch the original file again")
+        raise common.UserError(f"{path} is not an IDX file (bad magic number); fetch the original file again")
     if data[2] != UNSIGNED_BYTE:
-        raise common.PipelineError(
+        raise common.UserError(
             f"{path} holds IDX element type 0x{data[2]:02x}; only unsigned bytes (0x08) are supported"
         )
     ndim = data[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
-        raise common.PipelineError(f"{path} has a truncated IDX header; fetch the original file again")
+        raise common.UserError(f"{path} has a truncated IDX header; fetch the original file again")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     expected = int(np.prod(dims))
     if len(data) - header != expected:
-        raise common.PipelineError(
+        raise common.UserError(
             f"{path} holds {len(data) - header} bytes of data but its header {dims} promises {expected}; "
             "the file is truncated or corrupt, fetch it again"
         )
@@ -62,26 +55,22 @@ def validate(images: np.ndarray, labels: np.ndarray, split: str) -> None:
     """Check shapes, dtype, label range and that every class occurs."""
     size = common.IMAGE_SIZE
     if images.ndim != 3 or images.shape[1:] != (size, size):
-        raise common.PipelineError(
-            f"{split} images have shape {images.shape}; expected (N, {size}, {size}) 8-bit images"
-        )
+        raise common.UserError(f"{split} images have shape {images.shape}; expected (N, {size}, {size}) 8-bit images")
     if labels.ndim != 1:
-        raise common.PipelineError(f"{split} labels have shape {labels.shape}; expected a 1-D label file")
+        raise common.UserError(f"{split} labels have shape {labels.shape}; expected a 1-D label file")
     if len(images) != len(labels):
-        raise common.PipelineError(
-            f"{split} has {len(images)} images but {len(labels)} labels; the two files must match"
-        )
+        raise common.UserError(f"{split} has {len(images)} images but {len(labels)} labels; the two files must match")
     if images.dtype != np.uint8 or labels.dtype != np.uint8:
-        raise common.PipelineError(f"{split} data must be uint8, got {images.dtype} and {labels.dtype}")
+        raise common.UserError(f"{split} data must be uint8, got {images.dtype} and {labels.dtype}")
     out_of_range = labels[labels >= common.NUM_CLASSES]
     if out_of_range.size:
-        raise common.PipelineError(
+        raise common.UserError(
             f"{split} labels must be 0-{common.NUM_CLASSES - 1}; found {out_of_range.size} out of range "
             f"(e.g. {int(out_of_range[0])}); the label file is wrong for this dataset"
         )
     missing = sorted(set(range(common.NUM_CLASSES)) - set(np.unique(labels).tolist()))
     if missing:
-        raise common.PipelineError(
+        raise common.UserError(
             f"{split} labels never contain class {missing[0]}; every class 0-{common.NUM_CLASSES - 1} must occur"
         )
 
@@ -107,7 +96,7 @@ def split_validation(images: np.ndarray, labels: np.ndarray, val_fraction: float
             images, labels, test_size=val_fraction, stratify=labels, random_state=seed
         )
     except ValueError as exc:
-        raise common.PipelineError(
+        raise common.UserError(
             f"cannot split {len(labels)} training images with val_fraction={val_fraction} ({exc}); "
             "raise preprocess.val_fraction or use more data"
         )
@@ -121,11 +110,11 @@ def save_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 
 
 def main() -> None:
-    val_fraction, seed = read_params()
+    p = params.load(params.Preprocess)
     files = common.RAW_FILES
     train_images, train_labels = read_raw_split(files["train_images"], files["train_labels"], "train", common.RAW_DIR)
     test_images, test_labels = read_raw_split(files["test_images"], files["test_labels"], "test", common.RAW_DIR)
-    train_x, train_y, val_x, val_y = split_validation(train_images, train_labels, val_fraction, seed)
+    train_x, train_y, val_x, val_y = split_validation(train_images, train_labels, p.val_fraction, p.seed)
     outputs = {"train": (train_x, train_y), "val": (val_x, val_y), "test": (test_images, test_labels)}
     for split, (images, labels) in outputs.items():
         save_split(common.processed_path(split), images, labels)

@@ -1,4 +1,5 @@
 """A copy of the project in a fresh temporary git repo, fed by tiny synthetic IDX files, for DVC tests."""
+
 from __future__ import annotations
 
 import os
@@ -7,15 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from stages import common
-from tests import synthetic
+from tools import synthetic
 
-COPIED = ("stages", "tools", "dvc.yaml", "params.yaml", ".gitignore")
-TINY_TRAIN = {"epochs": 2, "batch_size": 32, "warmup_epochs": 0, "deterministic": True,
-              "model": {"width": 0.125}}
-STAGES = ("fetch", "preprocess", "train", "evaluate")
+STAGES = common.STAGES
 
 
 class Project:
@@ -26,8 +22,12 @@ class Project:
         self.root = root
         self.mirror = mirror
         self.home = home
-        self.env = {**os.environ, "MNIST_MIRROR": str(mirror), "DVC_NO_ANALYTICS": "1",
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        self.env = {
+            **os.environ,
+            "MNIST_MIRROR": str(mirror),
+            "DVC_NO_ANALYTICS": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
         if home:
             self.env["HOME"] = str(home)
 
@@ -45,16 +45,7 @@ class Project:
         self.run("git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
 
     def edit_params(self, section: str, **values) -> None:
-        path = self.root / "params.yaml"
-        params = yaml.safe_load(path.read_text())
-        for key, value in values.items():
-            node = params[section]
-            *parents, leaf = key.split(".")
-            for parent in parents:
-                node = node[parent]
-            node[leaf] = {**node[leaf], **value} if isinstance(value, dict) else value
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
-
+        synthetic.set_params(self.root / "params.yaml", section, **values)
 
     def clone(self, url: str, root: Path) -> Project:
         """A fresh `git clone` of `url` at `root`, as a teammate on this machine (same home) would make."""
@@ -69,16 +60,8 @@ def ran_stages(output: str) -> set[str]:
 def new_project(root: Path, mirror: Path, home: Path | None = None) -> Project:
     """Copy the project into `root`, make `mirror` a tiny synthetic dataset, git init + dvc init + commit;
     with `home`, the project's own .dvc/config (its default remote) too, resolved under that home."""
-    for name in COPIED:
-        source = common.ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, root / name)
+    synthetic.copy_project(root, mirror)
     project = Project(root, mirror, home)
-    sums = synthetic.write_dataset(mirror)
-    project.edit_params("fetch", sha256=sums, mirrors=["http://127.0.0.1:9/unreachable/"])
-    project.edit_params("train", **TINY_TRAIN)
     project.run("git", "init", "-q", "-b", "main")
     project.dvc("init", "-q")
     if home:

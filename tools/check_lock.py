@@ -10,6 +10,7 @@ git is checked: each stage's command, code and params, and its metrics and plots
 what dvc.lock records; a file under metrics/ or plots/ that git tracks but no stage writes is an error too.
 Exit 0 when all match, 1 with one line per mismatch otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,11 @@ def status_problems(status: dict, cached: list[Path], root: Path) -> list[str]:
             for entries in change.values():  # "changed deps" / "changed outs": path -> state
                 for path, state in entries.items():
                     if isinstance(state, dict):  # a params file: section -> state
-                        problems += [f"{path} {key} {what}" for section, what in state.items()
-                                     for key in changed_params(root, stage, path, section)]
+                        problems += [
+                            f"{path} {key} {what}"
+                            for section, what in state.items()
+                            for key in changed_params(root, stage, path, section)
+                        ]
                     elif not (state in ABSENT and within(Path(path), cached) and not (root / path).exists()):
                         problems.append(f"{path} {state}")
         found += [f"dvc.lock is stale for stage '{stage}': {problem}; {FIX}" for problem in problems]
@@ -81,10 +85,12 @@ def untracked_review_files(root: Path, in_git: list[Path]) -> list[str]:
     """Files under metrics/ and plots/ that git tracks but no stage declares."""
     listed = subprocess.run(["git", "ls-files", "--", *REVIEW_DIRS], cwd=root, capture_output=True, text=True)
     if listed.returncode != 0:
-        raise common.PipelineError(f"{root} is not a git repository; run the check in a clone of the project")
-    return [f"{path} is tracked by git but no stage in dvc.yaml writes it; `git rm` it or declare it in dvc.yaml"
-            for path in map(Path, listed.stdout.split())
-            if path.name != ".gitignore" and not within(path, in_git)]
+        raise common.UserError(f"{root} is not a git repository; run the check in a clone of the project")
+    return [
+        f"{path} is tracked by git but no stage in dvc.yaml writes it; `git rm` it or declare it in dvc.yaml"
+        for path in map(Path, listed.stdout.split())
+        if path.name != ".gitignore" and not within(path, in_git)
+    ]
 
 
 def problems(root: Path) -> list[str]:
@@ -96,7 +102,7 @@ def problems(root: Path) -> list[str]:
             cached, in_git = declared_outputs(repo)
             status = repo.status()
     except DvcException as exc:
-        raise common.PipelineError(f"DVC cannot read the project at {root} ({exc}); fix dvc.yaml or dvc.lock")
+        raise common.UserError(f"DVC cannot read the project at {root} ({exc}); fix dvc.yaml or dvc.lock")
     return status_problems(status, cached, root) + untracked_review_files(root, in_git)
 
 
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("repo", nargs="?", type=Path, default=common.ROOT, help="project to check (default: this one)")
     found = problems(parser.parse_args(argv).repo.resolve())
     if found:
-        raise common.PipelineError("\nerror: ".join(found))
+        raise common.UserError("\nerror: ".join(found))
     print("dvc.lock matches the code, params, dvc.yaml, metrics/ and plots/")
 
 

@@ -8,6 +8,7 @@ browser-deps` installs it and Chromium), so the check runs offline; any other ou
 Exits 0 when at least --min-charts Vega charts drew and every image on the page loaded, else 1 with the
 reason. The screenshot (default: beside the page, screenshot.png) is for a person to look at.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,15 @@ from stages import common
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 VEGA_DIR = Path(os.environ.get("VEGA_DIR", common.ROOT / ".cache" / "vega" / "node_modules"))
 CDN = "https://cdn.jsdelivr.net/npm/"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def local_script(url: str) -> Path:
@@ -47,8 +55,9 @@ def inspect_page(page_path: Path, screenshot: Path, min_charts: int) -> dict:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.route(f"{CDN}**", serve_cdn)
-        page.route("http*://**", lambda route: route.abort() if not route.request.url.startswith(CDN)
-                   else route.fallback())
+        page.route(
+            "http*://**", lambda route: route.abort() if not route.request.url.startswith(CDN) else route.fallback()
+        )
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(page_path.resolve().as_uri(), wait_until="load")
@@ -74,15 +83,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-charts", type=int, default=3)
     args = parser.parse_args(argv)
     if not args.page.is_file():
-        raise common.PipelineError(f"{args.page} not found; write it with `dvc plots show` or `dvc plots diff`")
+        raise common.UserError(f"{args.page} not found; write it with `dvc plots show` or `dvc plots diff`")
     if not Path(CHROMIUM).is_file() or not VEGA_DIR.is_dir():
-        raise common.PipelineError(f"needs Chromium at {CHROMIUM} and Vega under {VEGA_DIR}; run `make browser-deps`")
+        raise common.UserError(f"needs Chromium at {CHROMIUM} and Vega under {VEGA_DIR}; run `make browser-deps`")
     screenshot = args.screenshot or args.page.with_name("screenshot.png")
     found = inspect_page(args.page, screenshot, args.min_charts)
     summary = f"{found['charts']} charts drawn, {found['images']} images ({len(found['broken'])} broken)"
     if found["charts"] < args.min_charts or found["broken"] or found["errors"]:
         problems = "; ".join(found["errors"][:2] + [f"broken image {src}" for src in found["broken"][:2]])
-        raise common.PipelineError(f"{args.page} did not render: {summary}{'; ' + problems if problems else ''}")
+        raise common.UserError(f"{args.page} did not render: {summary}{'; ' + problems if problems else ''}")
     print(f"{args.page}: {summary}; screenshot {screenshot}")
 
 

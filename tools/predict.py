@@ -9,6 +9,7 @@ and placed in a 28x28 frame centred on the ink's centre of mass. The model is lo
 batches. Prints a table (file, digit, confidence, the next two guesses), or JSON or CSV. A bad input gets
 one line on stderr and the rest still run; the exit code is 1 when any input failed, 2 when the model did.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,13 @@ class Prediction:
 
     def as_dict(self) -> dict:
         ranked = self.ranked()
-        return {"file": self.source, "digit": ranked[0][0], "confidence": round(ranked[0][1], 6),
-                "next": [{"digit": d, "probability": round(p, 6)} for d, p in ranked[1:3]],
-                "probabilities": [round(float(p), 6) for p in self.probabilities]}
+        return {
+            "file": self.source,
+            "digit": ranked[0][0],
+            "confidence": round(ranked[0][1], 6),
+            "next": [{"digit": d, "probability": round(p, 6)} for d, p in ranked[1:3]],
+            "probabilities": [round(float(p), 6) for p in self.probabilities],
+        }
 
 
 def border_pixels(image: np.ndarray) -> np.ndarray:
@@ -108,7 +113,7 @@ def centre_on_mass(digit: np.ndarray) -> np.ndarray:
         cy, cx = digit.shape[0] / 2, digit.shape[1] / 2
     top = int(np.clip(round(size / 2 - cy), 0, size - digit.shape[0]))
     left = int(np.clip(round(size / 2 - cx), 0, size - digit.shape[1]))
-    frame[top: top + digit.shape[0], left: left + digit.shape[1]] = digit
+    frame[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
     return frame
 
 
@@ -129,8 +134,10 @@ def read_image(data: bytes | Path) -> np.ndarray:
 def check_pixels(image: Image.Image) -> None:
     """Refuse an image over MAX_PIXELS: decoding takes up to 4 bytes a pixel, and a digit needs far fewer."""
     if image.width * image.height > MAX_PIXELS:
-        raise InputError(f"the image is too large ({image.width}x{image.height}); scale it to at most "
-                         f"{MAX_PIXELS // 1_000_000} megapixels ({MAX_SIDE}x{MAX_SIDE})")
+        raise InputError(
+            f"the image is too large ({image.width}x{image.height}); scale it to at most "
+            f"{MAX_PIXELS // 1_000_000} megapixels ({MAX_SIDE}x{MAX_SIDE})"
+        )
 
 
 def shrunk(image: Image.Image) -> Image.Image:
@@ -152,8 +159,9 @@ def grayscale(image: Image.Image) -> np.ndarray:
         return np.asarray(image.convert("L"))
     rgba = image.convert("RGBA")
     for paper in (255, 0):
-        gray = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, (paper, paper, paper, 255)), rgba)
-                          .convert("L"))
+        gray = np.asarray(
+            Image.alpha_composite(Image.new("RGBA", rgba.size, (paper, paper, paper, 255)), rgba).convert("L")
+        )
         if np.ptp(gray) >= MIN_CONTRAST:
             break
     return gray
@@ -164,8 +172,9 @@ def read_arrays(path: Path) -> list[np.ndarray]:
     Values outside both are refused rather than guessed (they gave 100% confidence to anything)."""
     array = load_array(path)
     if array.dtype.kind not in "biuf":
-        raise InputError(f"not a readable NumPy array of numbers (it holds {array.dtype} values); "
-                         "save real numbers with numpy.save")
+        raise InputError(
+            f"not a readable NumPy array of numbers (it holds {array.dtype} values); save real numbers with numpy.save"
+        )
     shape = array.shape
     if array.ndim in (3, 4) and shape[-1] == 1:
         array = array[..., 0]
@@ -178,8 +187,9 @@ def read_arrays(path: Path) -> list[np.ndarray]:
         raise InputError("array holds NaN or infinite values")
     low, high = array.min(), array.max()
     if low < 0 or high > 255:
-        raise InputError(f"array values span [{low:g}, {high:g}]; expected 0-1 or 0-255 (MNIST's scales), "
-                         "white digit on black")
+        raise InputError(
+            f"array values span [{low:g}, {high:g}]; expected 0-1 or 0-255 (MNIST's scales), white digit on black"
+        )
     unit = array.astype(np.float32) / (255.0 if high > 1 else 1.0)
     return list(unit)
 
@@ -193,8 +203,10 @@ def load_array(path: Path) -> np.ndarray:
     with loaded:
         if len(loaded.files) != 1:
             names = f" ({', '.join(loaded.files)})" if loaded.files else ""
-            raise InputError(f"the .npz holds {len(loaded.files)} arrays{names}, not one; save the digits alone "
-                             "with numpy.save or numpy.savez(path, digits)")
+            raise InputError(
+                f"the .npz holds {len(loaded.files)} arrays{names}, not one; save the digits alone "
+                "with numpy.save or numpy.savez(path, digits)"
+            )
         return parsed(lambda: loaded[loaded.files[0]])
 
 
@@ -203,8 +215,7 @@ def parsed(read):
     try:
         return read()
     except Exception as exc:
-        raise InputError(f"not a readable NumPy array of numbers ({exc.__class__.__name__}); "
-                         "save it with numpy.save")
+        raise InputError(f"not a readable NumPy array of numbers ({exc.__class__.__name__}); save it with numpy.save")
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -242,8 +253,9 @@ def predict(model, digits: list[tuple[str, np.ndarray]], batch_size: int) -> lis
     if not digits:
         return []
     images = np.stack([d for _, d in digits])[..., np.newaxis].astype(np.float32)
-    probabilities = np.concatenate([model.predict_on_batch(images[start: start + batch_size])
-                                    for start in range(0, len(images), batch_size)])
+    probabilities = np.concatenate(
+        [model.predict_on_batch(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
+    )
     return [Prediction(name, p) for (name, _), p in zip(digits, probabilities, strict=True)]
 
 
@@ -256,8 +268,14 @@ def render(predictions: list[Prediction], fmt: str) -> str:
         writer = csv.writer(out)
         writer.writerow(["file", "digit", "confidence", "second", "second_probability", "third", "third_probability"])
         for row in rows:
-            writer.writerow([row["file"], row["digit"], row["confidence"],
-                             *[v for n in row["next"] for v in (n["digit"], n["probability"])]])
+            writer.writerow(
+                [
+                    row["file"],
+                    row["digit"],
+                    row["confidence"],
+                    *[v for n in row["next"] for v in (n["digit"], n["probability"])],
+                ]
+            )
         return out.getvalue()
     width = max([4] + [len(row["file"]) for row in rows])
     lines = [f"{'file':<{width}}  digit  confidence  next guesses"]
@@ -288,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {name}: {reason}", file=sys.stderr)
     try:
         model = model_file.load_model(args.model)
-    except common.PipelineError as exc:
+    except common.UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(render(predict(model, digits, args.batch_size), args.fmt))

@@ -8,6 +8,7 @@ git (`cache: false`), not in DVC's cache. Without them a teammate's `dvc repro -
 params nobody committed (an experiment's, say) yet cannot restore it, and trains again. This pushes those
 files too, through DVC's own API, so that every run pushed here is restored elsewhere instead of rerun.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,13 @@ def push(remote: str | None) -> tuple[int, int]:
             for odb, objects in repo.stage_cache.get_used_objs(runs).items():
                 result = repo.cloud.push(objects, remote=remote, odb=odb)
                 if result.failed:
-                    raise common.PipelineError(f"{len(result.failed)} files of the run cache failed to upload; "
-                                               "check the remote (`dvc remote list`) and run `make push` again")
+                    raise common.UserError(
+                        f"{len(result.failed)} files of the run cache failed to upload; "
+                        "check the remote (`dvc remote list`) and run `make push` again"
+                    )
                 pushed += len(result.transferred)
     except DvcException as exc:
-        raise common.PipelineError(f"dvc push failed ({exc}); check the remote with `dvc remote list`")
+        raise common.UserError(f"dvc push failed ({exc}); check the remote with `dvc remote list`")
     return pushed, len(runs)
 
 

@@ -9,6 +9,7 @@ it shows the training environment of each revision (metrics/train/environment.js
 move the figures too), read from DVC's cache or its remote; "not available" when neither has it.
 Writes the report to --output, or to stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ from pathlib import Path
 
 from stages import common
 
-EVAL = "metrics/evaluate.json"
-TRAIN = "metrics/train/metrics.json"
+EVAL = common.EVAL_METRICS_PATH.relative_to(common.ROOT).as_posix()
+TRAIN = common.TRAIN_METRICS_PATH.relative_to(common.ROOT).as_posix()
 HEADLINE = [  # (file, key, label, format)
     (EVAL, "accuracy", "test accuracy", "pct"),
     (EVAL, "loss", "test loss", "num"),
@@ -33,31 +34,39 @@ HEADLINE = [  # (file, key, label, format)
     (TRAIN, "train_time_s", "training time (s)", "num"),
 ]
 IMAGES = [
-    ("plots/training_curves.png", "Accuracy and loss per epoch"),
-    ("plots/confusion_matrix.png", "Confusion matrix"),
-    ("plots/per_class_accuracy.png", "Accuracy per digit"),
-    ("plots/misclassified.png", "Misclassified digits"),
+    (path.relative_to(common.ROOT).as_posix(), caption)
+    for path, caption in (
+        (common.TRAINING_CURVES_PNG, "Accuracy and loss per epoch"),
+        (common.CONFUSION_MATRIX_PNG, "Confusion matrix"),
+        (common.PER_CLASS_ACCURACY_PNG, "Accuracy per digit"),
+        (common.MISCLASSIFIED_PNG, "Misclassified digits"),
+    )
 ]
 
 
 def git_revision(rev: str) -> str:
     """`rev` if git knows it, else origin/`rev`; a clear error when neither exists."""
     for candidate in (rev, f"origin/{rev}"):
-        found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
-                               cwd=common.ROOT, capture_output=True, text=True)
+        found = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
+            cwd=common.ROOT,
+            capture_output=True,
+            text=True,
+        )
         if found.returncode == 0:
             return candidate
-    raise common.PipelineError(
+    raise common.UserError(
         f"base revision {rev!r} not found; fetch it (`git fetch origin {rev}`) or pass another with --base"
     )
 
 
 def dvc_json(*args: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", "dvc", *args, "--json"], cwd=common.ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args, "--json"], cwd=common.ROOT, capture_output=True, text=True
+    )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise common.PipelineError(f"`dvc {' '.join(args)}` failed ({last}); run it by hand to see why")
+        raise common.UserError(f"`dvc {' '.join(args)}` failed ({last}); run it by hand to see why")
     return json.loads(result.stdout or "{}")
 
 
@@ -87,22 +96,32 @@ def metrics_table(diff: dict) -> list[str]:
     lines = ["| metric | base | this | change |", "|---|---:|---:|---:|"]
     for path, key, label, kind in HEADLINE:
         entry = diff.get(path, {}).get(key, {})
-        lines.append(f"| {label} | {fmt(entry.get('old'), kind)} | {fmt(entry.get('new'), kind)} "
-                     f"| {fmt_change(entry, kind)} |")
+        lines.append(
+            f"| {label} | {fmt(entry.get('old'), kind)} | {fmt(entry.get('new'), kind)} | {fmt_change(entry, kind)} |"
+        )
     return lines
 
 
 def per_class_table(diff: dict) -> list[str]:
-    rows = {key.rsplit(".", 1)[1]: entry for key, entry in diff.get(EVAL, {}).items()
-            if key.startswith("per_class_accuracy.")}
+    rows = {
+        key.rsplit(".", 1)[1]: entry
+        for key, entry in diff.get(EVAL, {}).items()
+        if key.startswith("per_class_accuracy.")
+    }
     if not rows:
         return []
-    lines = ["<details><summary>Test accuracy per digit</summary>", "",
-             "| digit | base | this | change |", "|---|---:|---:|---:|"]
+    lines = [
+        "<details><summary>Test accuracy per digit</summary>",
+        "",
+        "| digit | base | this | change |",
+        "|---|---:|---:|---:|",
+    ]
     for digit in sorted(rows, key=int):
         entry = rows[digit]
-        lines.append(f"| {digit} | {fmt(entry.get('old'), 'pct')} | {fmt(entry.get('new'), 'pct')} "
-                     f"| {fmt_change(entry, 'pct')} |")
+        lines.append(
+            f"| {digit} | {fmt(entry.get('old'), 'pct')} | {fmt(entry.get('new'), 'pct')} "
+            f"| {fmt_change(entry, 'pct')} |"
+        )
     return lines + ["", "</details>"]
 
 
@@ -134,26 +153,44 @@ def read_environment(rev: str | None) -> dict | None:
 
 def environment_table(base: dict | None, this: dict | None) -> list[str]:
     lines = ["| | base | this |", "|---|---|---|"]
-    for key, label in (("cpu", "CPU"), ("isa", "instruction sets"), ("cores", "cores"),
-                       ("tensorflow", "TensorFlow"), ("keras", "Keras")):
-        cells = ["not available" if env is None else str(env[key] if key != "isa" else " ".join(env[key]))
-                 for env in (base, this)]
+    for key, label in (
+        ("cpu", "CPU"),
+        ("isa", "instruction sets"),
+        ("cores", "cores"),
+        ("tensorflow", "TensorFlow"),
+        ("keras", "Keras"),
+    ):
+        cells = [
+            "not available" if env is None else str(env[key] if key != "isa" else " ".join(env[key]))
+            for env in (base, this)
+        ]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     if base and this and (base["cpu"], base["isa"]) != (this["cpu"], this["isa"]):
-        lines += ["", "Trained on different CPUs: the same params and seed give slightly different models on "
-                      "each (oneDNN picks other kernels), so small metric changes may come from the CPU alone."]
+        lines += [
+            "",
+            "Trained on different CPUs: the same params and seed give slightly different models on "
+            "each (oneDNN picks other kernels), so small metric changes may come from the CPU alone.",
+        ]
     return lines
 
 
 def render(base: str, rev: str | None, metrics: dict, params: dict, environments: tuple, image_url: str) -> str:
     title = f"## Model review: {rev or 'workspace'} against `{base}`"
     images = [f"- [{caption}]({image_url}{path})" for path, caption in IMAGES]
-    sections = [[title], ["### Metrics", ""] + metrics_table(metrics), per_class_table(metrics),
-                ["### Parameters changed", ""] + params_table(params),
-                ["### Training environment", ""] + environment_table(*environments),
-                ["### Plots (this revision)", ""] + images,
-                ["Interactive, both revisions overlaid: `dvc plots diff " + base + (f" {rev}" if rev else "")
-                 + "` writes `dvc_plots/index.html`."]]
+    sections = [
+        [title],
+        ["### Metrics", ""] + metrics_table(metrics),
+        per_class_table(metrics),
+        ["### Parameters changed", ""] + params_table(params),
+        ["### Training environment", ""] + environment_table(*environments),
+        ["### Plots (this revision)", ""] + images,
+        [
+            "Interactive, both revisions overlaid: `dvc plots diff "
+            + base
+            + (f" {rev}" if rev else "")
+            + "` writes `dvc_plots/index.html`."
+        ],
+    ]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
 

@@ -13,6 +13,7 @@ or stalled client costs a socket, not a thread, and is disconnected after CLIENT
 DECODE_SLOTS images are decoded at once and each has at most predict.MAX_PIXELS pixels (checked from its
 header), so memory stays bounded whatever arrives; the model is called through its compiled forward pass.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,13 +81,13 @@ def create_app(model) -> Flask:
             return jsonify(error=str(exc)), 400
         with model_lock:
             result = predict.Prediction("upload", forward(digit[np.newaxis, ..., np.newaxis])[0]).as_dict()
-        return jsonify(digit=result["digit"], confidence=result["confidence"],
-                       probabilities=result["probabilities"])
+        return jsonify(digit=result["digit"], confidence=result["confidence"], probabilities=result["probabilities"])
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        message = f"request too large: send at most {MAX_BYTES // 1024 // 1024} MB" if exc.code == 413 \
-            else exc.description
+        message = (
+            f"request too large: send at most {MAX_BYTES // 1024 // 1024} MB" if exc.code == 413 else exc.description
+        )
         return jsonify(error=message), exc.code
 
     return app
@@ -95,11 +96,11 @@ def create_app(model) -> Flask:
 def listen(host: str, port: int) -> socket.socket:
     """Bind before the slow model load, so that a busy port or a wrong host fails at once, in one line."""
     if not 0 <= port <= 65535:
-        raise common.PipelineError(f"--port must be 0-65535, got {port}")
+        raise common.UserError(f"--port must be 0-65535, got {port}")
     try:
         return socket.create_server((host, port))
     except OSError as exc:
-        raise common.PipelineError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host")
+        raise common.UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host")
 
 
 def compiled_forward(model):
@@ -126,8 +127,15 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     app = create_app(model_file.load_model(args.model))
     server = waitress.create_server(
-        app, sockets=[sock], threads=THREADS, channel_timeout=CLIENT_TIMEOUT_S, cleanup_interval=1,
-        connection_limit=MAX_CONNECTIONS, max_request_body_size=4 * MAX_BYTES, ident="digits")
+        app,
+        sockets=[sock],
+        threads=THREADS,
+        channel_timeout=CLIENT_TIMEOUT_S,
+        cleanup_interval=1,
+        connection_limit=MAX_CONNECTIONS,
+        max_request_body_size=4 * MAX_BYTES,
+        ident="digits",
+    )
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is expected under load
     print(f"serving on http://{args.host}:{sock.getsockname()[1]}/ (Ctrl+C to stop)", flush=True)
     try:

@@ -49,13 +49,13 @@ def expand(overrides: list[str]) -> list[list[str]]:
     from hydra.errors import HydraException
 
     example = "for example -S 'train.seed=range(1,4)' -S 'train.model.width=0.5,1.0'"
-    empty = common.PipelineError(f"the grid is empty; give at least one -S with values, {example}")
+    empty = common.UserError(f"the grid is empty; give at least one -S with values, {example}")
     if not overrides:
         raise empty
     try:
         sweeps = get_hydra_sweeps(to_path_overrides(overrides))
     except (DvcException, HydraException) as exc:
-        raise common.PipelineError(
+        raise common.UserError(
             f"the grid {' '.join(overrides)!r} is not DVC's sweep syntax "
             f"({reason(exc)}); write it as for `dvc exp run --queue`, {example}"
         )
@@ -72,7 +72,7 @@ def named_points(overrides: list[str], name: str) -> dict[str, list[str]]:
 def share(points: dict[str, list[str]], worker: int, of: int) -> dict[str, list[str]]:
     """Machine `worker` of `of`'s points: round robin over the grid, so every point has exactly one machine."""
     if of < 1 or not 1 <= worker <= of:
-        raise common.PipelineError(
+        raise common.UserError(
             f"--worker {worker} --of {of}: machines count from 1, so give --of N >= 1 and --worker K with 1 <= K <= N"
         )
     return dict(list(points.items())[worker - 1 :: of])
@@ -80,13 +80,13 @@ def share(points: dict[str, list[str]], worker: int, of: int) -> dict[str, list[
 
 def check_jobs(jobs: int) -> None:
     if jobs < 1:
-        raise common.PipelineError(f"-j {jobs}: give the number of experiments to run at a time, 1 or more")
+        raise common.UserError(f"-j {jobs}: give the number of experiments to run at a time, 1 or more")
 
 
 def check_git_remote(remote: str) -> None:
     found = subprocess.run(["git", "remote", "get-url", remote], cwd=common.ROOT, capture_output=True)
     if found.returncode != 0:
-        raise common.PipelineError(
+        raise common.UserError(
             f"this clone has no git remote '{remote}'; every machine of a sweep is a clone "
             "of the shared repo (`git clone <url>`), or name its remote with --remote"
         )
@@ -101,7 +101,7 @@ def remote_experiments(remote: str) -> set[str]:
         with Repo(str(common.ROOT)) as repo:
             listed = repo.experiments.ls(git_remote=remote)
     except DvcException as exc:
-        raise common.PipelineError(f"cannot list the experiments on {remote} ({reason(exc)}); check `git remote -v`")
+        raise common.UserError(f"cannot list the experiments on {remote} ({reason(exc)}); check `git remote -v`")
     return {name for experiments in listed.values() for name, _ in experiments}
 
 
@@ -115,7 +115,7 @@ def pull_shared_stages() -> None:
         with Repo(str(common.ROOT)) as repo:
             repo.pull()
     except DvcException as exc:
-        raise common.PipelineError(
+        raise common.UserError(
             f"dvc pull failed ({reason(exc)}); the machine that ran the committed pipeline must "
             "push it first (`make push`), to the DVC remote every machine uses"
         )
@@ -132,7 +132,7 @@ def queue(points: dict[str, list[str]]) -> None:
             try:
                 repo.experiments.run(params=values, queue=True, name=name)
             except DvcException as exc:
-                raise common.PipelineError(f"could not queue {name} ({' '.join(values)}): {reason(exc)}")
+                raise common.UserError(f"could not queue {name} ({' '.join(values)}): {reason(exc)}")
 
 
 def queue_status() -> list[dict]:
@@ -164,7 +164,7 @@ def start(jobs: int) -> None:
         stderr=subprocess.DEVNULL,
     )
     if started.returncode != 0:
-        raise common.PipelineError(f"dvc queue start -j {jobs} failed; run it by hand to see why")
+        raise common.UserError(f"dvc queue start -j {jobs} failed; run it by hand to see why")
     print(f"dvc queue start -j {jobs}: waiting for the experiments")
 
 
@@ -204,7 +204,7 @@ def report(states: dict[str, str]) -> None:
     for name in failed:
         print(f"{name} failed: {error_line(name)}", file=sys.stderr)
     if failed:
-        raise common.PipelineError(
+        raise common.UserError(
             f"{len(failed)} of {len(states)} experiments failed: {', '.join(failed)}; "
             "the whole log of each: `dvc queue logs <name>`"
         )
@@ -219,7 +219,7 @@ def push_experiments(names: list[str], remote: str) -> None:
         with Repo(str(common.ROOT)) as repo:
             repo.experiments.push(remote, names, push_cache=True)
     except DvcException as exc:
-        raise common.PipelineError(
+        raise common.UserError(
             f"dvc exp push {remote} failed ({reason(exc)}); check `git remote -v` and "
             f"`dvc remote list`, then push by hand: `dvc exp push {remote} <name>`"
         )
@@ -238,7 +238,7 @@ def run_share(points: dict[str, list[str]], worker: int, of: int, jobs: int, rem
     print(f"worker {worker} of {of}: {len(mine)} of the grid's {len(points)} experiments: {', '.join(mine)}")
     done = sorted(remote_experiments(remote) & mine.keys())
     if done:
-        raise common.PipelineError(
+        raise common.UserError(
             f"{', '.join(done)} already on {remote} for this commit (an earlier sweep); "
             f"name this one otherwise with -n, or remove them: `dvc exp remove -g {remote} "
             f"{' '.join(done)}`"
@@ -266,11 +266,11 @@ def collect(points: dict[str, list[str]], remote: str) -> None:
             with Repo(str(common.ROOT)) as repo:
                 repo.experiments.pull(remote, found, pull_cache=True)
         except DvcException as exc:
-            raise common.PipelineError(f"dvc exp pull {remote} failed ({reason(exc)}); check `git remote -v`")
+            raise common.UserError(f"dvc exp pull {remote} failed ({reason(exc)}); check `git remote -v`")
     print(f"pulled {len(found)} of the grid's {len(points)} experiments from {remote}")
     missing = [name for name in points if name not in found]
     if missing:
-        raise common.PipelineError(
+        raise common.UserError(
             f"not on {remote} for this commit yet: {', '.join(missing)}; wait for the "
             "machines that run them (or read why they failed in their output), then "
             "run this again; `make sweep-show` lists those pulled"

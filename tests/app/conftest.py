@@ -1,4 +1,5 @@
 """The app's fixtures: the real server, started once per test module, in an environment without logging settings."""
+
 import os
 import select
 import subprocess
@@ -22,8 +23,9 @@ def served(tiny_model_path, tmp_path_factory, clean_env):
     stderr_path = tmp_path_factory.mktemp("serve") / "stderr.txt"
     command = [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_model_path)]
     with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(command, cwd=common.ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                   env=clean_env)
+        process = subprocess.Popen(
+            command, cwd=common.ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=clean_env
+        )
     try:
         ready, _, _ = select.select([process.stdout], [], [], 120)
         line = process.stdout.readline() if ready else "(no output in 120 s)"

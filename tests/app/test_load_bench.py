@@ -1,4 +1,5 @@
 """App: the load-test script runs end to end in its quick mode and writes its JSON and Markdown."""
+
 import json
 import subprocess
 import sys
@@ -7,9 +8,25 @@ from stages import common
 
 
 def test_load_test_runs_in_quick_mode(tmp_path, tiny_model_path):
-    result = subprocess.run([sys.executable, "-m", "bench.load", "--quick", "--model", str(tiny_model_path),
-                             "--clients", "1", "3", "--out", str(tmp_path)],
-                            cwd=common.ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.load",
+            "--quick",
+            "--model",
+            str(tiny_model_path),
+            "--clients",
+            "1",
+            "3",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "load.json").read_text())
     assert figures["quick"] is True and set(figures["levels"]) == {"1", "3"}

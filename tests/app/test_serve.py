@@ -1,5 +1,6 @@
 """App: the web server started by its real command, its JSON endpoint through a real HTTP client, and the
 drawing page in headless Chromium."""
+
 import base64
 import socket
 import statistics
@@ -31,8 +32,13 @@ def reset_peak_memory(pid: int) -> None:
 
 def test_a_busy_port_is_one_clear_line(server, tiny_model_path):
     port = server.rsplit(":", 1)[1]
-    result = subprocess.run([sys.executable, "-m", "tools.serve", "--port", port, "--model", str(tiny_model_path)],
-                            cwd=common.ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.serve", "--port", port, "--model", str(tiny_model_path)],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port} (")
     assert result.stderr.strip().endswith("pick another --port or --host")
@@ -45,20 +51,27 @@ def test_upload_and_base64_give_the_digit_and_ten_probabilities(server):
     body = uploaded.json()
     assert len(body["probabilities"]) == 10 and sum(body["probabilities"]) == pytest.approx(1, abs=1e-4)
     assert body["digit"] == int(np.argmax(body["probabilities"]))
-    as_json = requests.post(f"{server}/api/predict", timeout=30,
-                            json={"image": "data:image/png;base64," + base64.b64encode(data).decode()})
+    as_json = requests.post(
+        f"{server}/api/predict", timeout=30, json={"image": "data:image/png;base64," + base64.b64encode(data).decode()}
+    )
     assert as_json.status_code == 200 and as_json.json() == body
 
 
-@pytest.mark.parametrize("kwargs, status, message", [
-    ({"json": {"image": "@@not base64@@"}}, 400, "not valid base64"),
-    ({"json": {"picture": "x"}}, 400, 'send a multipart file field "image"'),
-    ({"json": {"image": "data:image/png"}}, 400, "no data after its comma"),
-    ({"files": {"image": ("a.png", b"plain text", "image/png")}}, 400, "not a readable image"),
-    ({"files": {"image": ("a.png", png_bytes(np.zeros((40, 40), np.uint8)), "image/png")}}, 400, "empty (no ink)"),
-    ({"data": b"x" * (3 * 1024 * 1024), "headers": {"Content-Type": "application/octet-stream"}}, 413,
-     "request too large"),
-])
+@pytest.mark.parametrize(
+    "kwargs, status, message",
+    [
+        ({"json": {"image": "@@not base64@@"}}, 400, "not valid base64"),
+        ({"json": {"picture": "x"}}, 400, 'send a multipart file field "image"'),
+        ({"json": {"image": "data:image/png"}}, 400, "no data after its comma"),
+        ({"files": {"image": ("a.png", b"plain text", "image/png")}}, 400, "not a readable image"),
+        ({"files": {"image": ("a.png", png_bytes(np.zeros((40, 40), np.uint8)), "image/png")}}, 400, "empty (no ink)"),
+        (
+            {"data": b"x" * (3 * 1024 * 1024), "headers": {"Content-Type": "application/octet-stream"}},
+            413,
+            "request too large",
+        ),
+    ],
+)
 def test_bad_requests_get_a_4xx_with_a_clear_message(server, kwargs, status, message):
     response = requests.post(f"{server}/api/predict", timeout=30, **kwargs)
     assert response.status_code == status
@@ -66,14 +79,16 @@ def test_bad_requests_get_a_4xx_with_a_clear_message(server, kwargs, status, mes
     assert requests.get(f"{server}/", timeout=10).status_code == 200, "the server is still up"
 
 
-@pytest.mark.skipif(not Path(check_plots_page.CHROMIUM).is_file(),
-                    reason="needs Debian's chromium: run `make browser-deps`")
+@pytest.mark.skipif(
+    not Path(check_plots_page.CHROMIUM).is_file(), reason="needs Debian's chromium: run `make browser-deps`"
+)
 def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=check_plots_page.CHROMIUM,
-                                             args=check_plots_page.CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=check_plots_page.CHROMIUM, args=check_plots_page.CHROMIUM_ARGS
+        )
         page = browser.new_page()
         page.goto(f"{server}/")
         box = page.locator("#pad").bounding_box()
@@ -102,8 +117,14 @@ def rgba_png(size: int, digit: bool) -> bytes:
 
 def post_all(url: str, bodies: list[bytes]) -> list[requests.Response]:
     with ThreadPoolExecutor(len(bodies)) as pool:
-        return list(pool.map(lambda body: requests.post(
-            f"{url}/api/predict", files={"image": ("big.png", body, "image/png")}, timeout=300), bodies))
+        return list(
+            pool.map(
+                lambda body: requests.post(
+                    f"{url}/api/predict", files={"image": ("big.png", body, "image/png")}, timeout=300
+                ),
+                bodies,
+            )
+        )
 
 
 def test_a_flood_of_huge_uploads_keeps_the_server_memory_bounded(served):
@@ -115,7 +136,7 @@ def test_a_flood_of_huge_uploads_keeps_the_server_memory_bounded(served):
     too_large = post_all(url, [rgba_png(7000, digit=False)] * 10)
     assert {r.status_code for r in too_large} == {400}
     assert "too large (7000x7000)" in too_large[0].json()["error"]
-    side = int(predict.MAX_PIXELS ** 0.5)
+    side = int(predict.MAX_PIXELS**0.5)
     assert all(r.status_code == 200 for r in post_all(url, [rgba_png(side, digit=True)] * 8))
     assert memory_mb(process.pid, "VmHWM") - rss_before < 700
 
@@ -139,8 +160,9 @@ def test_one_client_at_a_time_gets_answers_in_milliseconds(server):
         times = []
         for _ in range(30):
             started = time.perf_counter()
-            response = session.post(f"{server}/api/predict", files={"image": ("seven.png", data, "image/png")},
-                                    timeout=30)
+            response = session.post(
+                f"{server}/api/predict", files={"image": ("seven.png", data, "image/png")}, timeout=30
+            )
             times.append(time.perf_counter() - started)
             assert response.status_code == 200
     assert statistics.median(times) < 0.03, times
@@ -150,9 +172,16 @@ def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path, clean_env):
     import keras
 
     keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
-        tmp_path / "rgb32.h5")
-    result = subprocess.run([sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tmp_path / "rgb32.h5")],
-                            cwd=common.ROOT, capture_output=True, text=True, timeout=120, env=clean_env)
+        tmp_path / "rgb32.h5"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tmp_path / "rgb32.h5")],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env,
+    )
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith(f"error: model {tmp_path / 'rgb32.h5'} takes inputs shaped (None, 32, 32, 3)")
     assert len(result.stderr.splitlines()) == 1, result.stderr

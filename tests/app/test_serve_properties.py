@@ -1,6 +1,7 @@
 """Properties of `POST /api/predict` on the real server, on requests hypothesis draws: an image of any mode,
 format and size up to just over the limit, a damaged one, random bytes, odd JSON. Each gets a prediction or a
 4xx with a JSON `error`; never a 500, never a dropped connection, never a traceback on the server's stderr."""
+
 import base64
 
 import pytest
@@ -12,17 +13,22 @@ from tests.code.inputs import any_file
 
 QUICK = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                       max_size=3), max_leaves=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 BODIES = st.one_of(
     any_file().map(lambda data: {"files": {"image": ("upload.png", data, "image/png")}}),
     any_file().map(lambda data: {"json": {"image": base64.b64encode(data).decode()}}),
     any_file().map(lambda data: {"json": {"image": "data:image/png;base64," + base64.b64encode(data).decode()}}),
     st.dictionaries(st.sampled_from(["image", "picture"]), JSON_VALUES, max_size=2).map(lambda body: {"json": body}),
-    st.tuples(st.binary(max_size=500), st.sampled_from(["application/json", "multipart/form-data; boundary=x",
-                                                          "application/octet-stream", "text/plain"]))
-    .map(lambda b: {"data": b[0], "headers": {"Content-Type": b[1]}}),
+    st.tuples(
+        st.binary(max_size=500),
+        st.sampled_from(
+            ["application/json", "multipart/form-data; boundary=x", "application/octet-stream", "text/plain"]
+        ),
+    ).map(lambda b: {"data": b[0], "headers": {"Content-Type": b[1]}}),
 )
 
 

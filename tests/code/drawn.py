@@ -1,4 +1,5 @@
 """Digit images drawn for the predict and serve tests: no MNIST needed."""
+
 import io
 
 import numpy as np
@@ -11,7 +12,7 @@ def a_seven(soft: bool = False) -> np.ndarray:
     image[20:30, 25:95] = 255
     for row in range(30, 105):
         col = 95 - (row - 30) // 2
-        image[row, col - 6: col + 6] = 255
+        image[row, col - 6 : col + 6] = 255
     return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(4))) if soft else image
 
 

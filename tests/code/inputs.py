@@ -1,6 +1,7 @@
 """Hypothesis strategies for what users send the predict and serve tools: image files of every common mode and
 format from 1x1 to just over the pixel limit, the same files cut short or with bytes flipped, random bytes
 (some behind an image format's magic number), and NumPy arrays of any dtype, shape and range."""
+
 import io
 
 import numpy as np
@@ -11,9 +12,15 @@ from PIL import Image
 from tools import predict
 
 MODES = ("1", "L", "I;16", "RGB", "RGBA", "CMYK", "P")
-FORMATS = {"1": ("PNG", "BMP", "TIFF"), "L": ("PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP"), "I;16": ("PNG", "TIFF"),
-           "RGB": ("PNG", "JPEG", "BMP", "TIFF", "WEBP"), "RGBA": ("PNG", "TIFF", "WEBP"), "CMYK": ("JPEG", "TIFF"),
-           "P": ("PNG", "GIF", "BMP")}
+FORMATS = {
+    "1": ("PNG", "BMP", "TIFF"),
+    "L": ("PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP"),
+    "I;16": ("PNG", "TIFF"),
+    "RGB": ("PNG", "JPEG", "BMP", "TIFF", "WEBP"),
+    "RGBA": ("PNG", "TIFF", "WEBP"),
+    "CMYK": ("JPEG", "TIFF"),
+    "P": ("PNG", "GIF", "BMP"),
+}
 BYTES_PER_PIXEL = {"1": 1 / 8, "L": 1, "I;16": 2, "RGB": 3, "RGBA": 4, "CMYK": 4, "P": 1}
 SIDE = predict.MAX_SIDE
 # At and just over the limit, and thin strips: drawn as flat paper with a bar (noise would take seconds to encode).
@@ -67,8 +74,10 @@ def damaged(draw, files) -> bytes:
 
 def random_bytes() -> st.SearchStrategy[bytes]:
     """Bytes, plain or behind an image format's magic number."""
-    return st.one_of(st.binary(max_size=2000),
-                     st.builds(lambda magic, rest: magic + rest, st.sampled_from(MAGIC), st.binary(max_size=2000)))
+    return st.one_of(
+        st.binary(max_size=2000),
+        st.builds(lambda magic, rest: magic + rest, st.sampled_from(MAGIC), st.binary(max_size=2000)),
+    )
 
 
 def any_file() -> st.SearchStrategy[bytes]:
@@ -81,7 +90,8 @@ def arrays() -> st.SearchStrategy[np.ndarray]:
     """Arrays of any numeric, boolean, string or time dtype; digit-like shapes or any shape up to 4 dimensions;
     any values, NaN and infinities included."""
     dtypes = st.one_of(npst.scalar_dtypes(), npst.unicode_string_dtypes(max_len=3))
-    shapes = st.one_of(st.sampled_from([(28, 28), (1, 28, 28), (3, 28, 28), (28, 28, 1), (2, 28, 28, 1), (0, 28, 28)]),
-                       npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=30))
-    return st.builds(lambda dtype, shape: (dtype, shape), dtypes, shapes).flatmap(
-        lambda ds: npst.arrays(ds[0], ds[1]))
+    shapes = st.one_of(
+        st.sampled_from([(28, 28), (1, 28, 28), (3, 28, 28), (28, 28, 1), (2, 28, 28, 1), (0, 28, 28)]),
+        npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=30),
+    )
+    return st.builds(lambda dtype, shape: (dtype, shape), dtypes, shapes).flatmap(lambda ds: npst.arrays(ds[0], ds[1]))

@@ -1,4 +1,5 @@
 """Units: the predict command's outputs and its handling of bad inputs, with a small untrained model."""
+
 import csv
 import io
 import json
@@ -21,7 +22,7 @@ def inputs(tmp_path):
     folder.mkdir()
     for i in range(3):
         image = np.full((64, 48), 255, np.uint8)
-        image[10 + i: 50, 20:28] = 0
+        image[10 + i : 50, 20:28] = 0
         Image.fromarray(image).save(folder / f"d{i}.png")
     np.save(tmp_path / "stack.npy", np.random.default_rng(0).integers(0, 255, (2, 28, 28)).astype(np.uint8))
     return folder, tmp_path / "stack.npy"
@@ -40,7 +41,12 @@ def test_table_lists_each_input_with_digit_confidence_and_next_guesses(capsys, i
     lines = out.splitlines()
     assert lines[0].split() == ["file", "digit", "confidence", "next", "guesses"]
     assert [line.split()[0] for line in lines[1:]] == [
-        str(folder / "d0.png"), str(folder / "d1.png"), str(folder / "d2.png"), f"{stack}[0]", f"{stack}[1]"]
+        str(folder / "d0.png"),
+        str(folder / "d1.png"),
+        str(folder / "d2.png"),
+        f"{stack}[0]",
+        f"{stack}[1]",
+    ]
     assert all("%" in line for line in lines[1:])
 
 
@@ -64,8 +70,16 @@ def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_
     (tmp_path / "notes.png").write_text("not an image")
     Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
     np.save(tmp_path / "wrong.npy", np.zeros((5, 5)))
-    code, out, err = run(capsys, folder / "d0.png", tmp_path / "notes.png", tmp_path / "blank.png",
-                         tmp_path / "missing.png", tmp_path / "wrong.npy", "--model", tiny_model_path)
+    code, out, err = run(
+        capsys,
+        folder / "d0.png",
+        tmp_path / "notes.png",
+        tmp_path / "blank.png",
+        tmp_path / "missing.png",
+        tmp_path / "wrong.npy",
+        "--model",
+        tiny_model_path,
+    )
     assert code == 1
     assert err.splitlines() == [
         f"error: {tmp_path / 'notes.png'}: not a readable image (UnidentifiedImageError); use a PNG, JPEG or BMP file",
@@ -80,24 +94,28 @@ def test_missing_or_corrupt_model_is_exit_code_2(capsys, inputs, tmp_path):
     folder, _ = inputs
     code, out, err = run(capsys, folder, "--model", tmp_path / "none.h5")
     assert code == 2 and out == ""
-    assert err.strip() == (f"error: model {tmp_path / 'none.h5'} not found; "
-                           "train it with `dvc repro` (or pass another path)")
+    assert err.strip() == (
+        f"error: model {tmp_path / 'none.h5'} not found; train it with `dvc repro` (or pass another path)"
+    )
     (tmp_path / "bad.h5").write_bytes(b"\x00garbage" * 100)
     code, _, err = run(capsys, folder, "--model", tmp_path / "bad.h5")
     assert code == 2 and "is not a readable Keras HDF5 file" in err and "dvc repro --force train" in err
 
 
-@pytest.mark.parametrize("array, expected", [
-    (np.array(3.0), "array has shape ()"),
-    (np.zeros((0, 28, 28)), "array has shape (0, 28, 28)"),
-    (np.array(["a", "b"]), "not a readable NumPy array of numbers"),
-    (np.full((28, 28), np.nan), "NaN or infinite"),
-    (np.zeros((28, 28), np.complex64), "it holds complex64 values"),
-    # outside MNIST's scales: refused, not guessed (these were classified at 100% confidence)
-    (np.full((28, 28), 1000.0), "array values span [1000, 1000]; expected 0-1 or 0-255"),
-    (np.linspace(-5, 5, 784).reshape(28, 28), "array values span [-5, 5]; expected 0-1 or 0-255"),
-    (np.full((28, 28), 300, np.int32), "array values span [300, 300]"),
-])
+@pytest.mark.parametrize(
+    "array, expected",
+    [
+        (np.array(3.0), "array has shape ()"),
+        (np.zeros((0, 28, 28)), "array has shape (0, 28, 28)"),
+        (np.array(["a", "b"]), "not a readable NumPy array of numbers"),
+        (np.full((28, 28), np.nan), "NaN or infinite"),
+        (np.zeros((28, 28), np.complex64), "it holds complex64 values"),
+        # outside MNIST's scales: refused, not guessed (these were classified at 100% confidence)
+        (np.full((28, 28), 1000.0), "array values span [1000, 1000]; expected 0-1 or 0-255"),
+        (np.linspace(-5, 5, 784).reshape(28, 28), "array values span [-5, 5]; expected 0-1 or 0-255"),
+        (np.full((28, 28), 300, np.int32), "array values span [300, 300]"),
+    ],
+)
 def test_odd_arrays_are_input_errors_not_crashes(tmp_path, array, expected):
     np.save(tmp_path / "odd.npy", array)
     with pytest.raises(predict.InputError) as err:
@@ -107,8 +125,12 @@ def test_odd_arrays_are_input_errors_not_crashes(tmp_path, array, expected):
 
 def test_array_layouts_and_scales_are_accepted(tmp_path):
     digit = np.random.default_rng(1).integers(0, 256, (28, 28)).astype(np.uint8)
-    for name, array in {"single.npy": digit, "channel.npy": digit[..., None], "batch.npy": digit[None, ..., None],
-                        "unit.npy": digit / 255.0}.items():
+    for name, array in {
+        "single.npy": digit,
+        "channel.npy": digit[..., None],
+        "batch.npy": digit[None, ..., None],
+        "unit.npy": digit / 255.0,
+    }.items():
         np.save(tmp_path / name, array)
         (loaded,) = predict.read_arrays(tmp_path / name)
         np.testing.assert_allclose(loaded, digit / 255.0, atol=1e-6)
@@ -172,8 +194,10 @@ def test_an_npz_with_several_arrays_is_refused_naming_them(tmp_path):
     np.savez(tmp_path / "two.npz", images=digits, labels=np.array([1, 2]))
     with pytest.raises(predict.InputError) as err:
         predict.read_arrays(tmp_path / "two.npz")
-    assert str(err.value) == ("the .npz holds 2 arrays (images, labels), not one; save the digits alone "
-                              "with numpy.save or numpy.savez(path, digits)")
+    assert str(err.value) == (
+        "the .npz holds 2 arrays (images, labels), not one; save the digits alone "
+        "with numpy.save or numpy.savez(path, digits)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -185,20 +209,27 @@ def odd_models(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("odd_models")
     for name, shape, classes in [("rgb32.h5", (32, 32, 3), 10), ("seven_classes.h5", (28, 28, 1), 7)]:
-        keras.Sequential([keras.Input(shape), keras.layers.Flatten(),
-                          keras.layers.Dense(classes, activation="softmax")]).save(folder / name)
+        keras.Sequential(
+            [keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes, activation="softmax")]
+        ).save(folder / name)
     (folder / "layer.h5").write_bytes((folder / "seven_classes.h5").read_bytes())
     with h5py.File(folder / "layer.h5", "r+") as h5:
         h5.attrs["model_config"] = json.dumps({"class_name": "Dense", "config": {"units": 3}})
     return folder
 
 
-@pytest.mark.parametrize("name, message", [
-    ("rgb32.h5", "takes inputs shaped (None, 32, 32, 3) and gives (None, 10); "
-                 "an MNIST classifier takes (None, 28, 28, 1) and gives (None, 10)"),
-    ("seven_classes.h5", "takes inputs shaped (None, 28, 28, 1) and gives (None, 7)"),
-    ("layer.h5", "is not a readable Keras HDF5 file (AttributeError: "),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        (
+            "rgb32.h5",
+            "takes inputs shaped (None, 32, 32, 3) and gives (None, 10); "
+            "an MNIST classifier takes (None, 28, 28, 1) and gives (None, 10)",
+        ),
+        ("seven_classes.h5", "takes inputs shaped (None, 28, 28, 1) and gives (None, 7)"),
+        ("layer.h5", "is not a readable Keras HDF5 file (AttributeError: "),
+    ],
+)
 def test_a_model_that_is_no_mnist_classifier_is_one_line_and_exit_code_2(capsys, inputs, odd_models, name, message):
     folder, _ = inputs
     code, out, err = run(capsys, folder, "--model", odd_models / name)
@@ -213,7 +244,13 @@ def test_a_successful_run_writes_nothing_on_stderr(inputs, tiny_model_path):
     cuInit) would otherwise mix with the user's error lines."""
     folder, _ = inputs
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL_"))}
-    result = subprocess.run([sys.executable, "-m", "tools.predict", str(folder), "--model", str(tiny_model_path)],
-                            cwd=common.ROOT, capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.predict", str(folder), "--model", str(tiny_model_path)],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 4
     assert result.stderr == ""

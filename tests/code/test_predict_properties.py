@@ -1,5 +1,6 @@
 """Properties of the predict tool's input handling, on inputs hypothesis draws: whatever a user gives it, each
 input gets a 28x28 digit in [0, 1] (or a prediction) or one line that says what was wrong, never a traceback."""
+
 import contextlib
 import io
 import json
@@ -56,8 +57,11 @@ def test_any_array_file_gives_digits_or_one_line_error(stack, as_npz):
             assert all(np.isfinite(d).all() and d.min() >= 0 and d.max() <= 1 for d in digits)
 
 
-INPUTS = st.lists(st.one_of(any_file().map(lambda data: ("png", data)),
-                            arrays().map(lambda array: ("npy", array))), min_size=1, max_size=3)
+INPUTS = st.lists(
+    st.one_of(any_file().map(lambda data: ("png", data)), arrays().map(lambda array: ("npy", array))),
+    min_size=1,
+    max_size=3,
+)
 
 
 @settings(QUICK, max_examples=25)

@@ -1,11 +1,12 @@
 """Data: IDX parsing and the checks on shapes, dtype and labels, each failure with its clear error."""
+
 import gzip
 
 import numpy as np
 import pytest
 
 from stages import common, preprocess
-from tests import synthetic
+from tools import synthetic
 
 
 def test_idx_round_trip(tmp_path):
@@ -14,25 +15,28 @@ def test_idx_round_trip(tmp_path):
     assert np.array_equal(preprocess.read_idx(synthetic.write_idx(tmp_path / "l.gz", labels)), labels)
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"\x08\x03" + b"\x00" * 20, "bad magic number"),
-    (synthetic.idx_bytes(np.zeros((2, 28, 28), np.uint8))[:-5], "promises 1568"),
-    (synthetic.idx_bytes(np.zeros((2, 28, 28), np.uint8), type_code=0x0D), "element type 0x0d"),
-    (bytes([0, 0, 8, 3, 0, 0]), "truncated IDX header"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"\x08\x03" + b"\x00" * 20, "bad magic number"),
+        (synthetic.idx_bytes(np.zeros((2, 28, 28), np.uint8))[:-5], "promises 1568"),
+        (synthetic.idx_bytes(np.zeros((2, 28, 28), np.uint8), type_code=0x0D), "element type 0x0d"),
+        (bytes([0, 0, 8, 3, 0, 0]), "truncated IDX header"),
+    ],
+)
 def test_malformed_idx_is_a_clear_error(tmp_path, content, expected):
     path = tmp_path / "bad.gz"
     path.write_bytes(gzip.compress(content))
-    with pytest.raises(common.PipelineError, match=expected):
+    with pytest.raises(common.UserError, match=expected):
         preprocess.read_idx(path)
 
 
 def test_not_gzip_and_missing_files_are_clear_errors(tmp_path):
     path = tmp_path / "plain.gz"
     path.write_bytes(b"<html>rate limited</html>")
-    with pytest.raises(common.PipelineError, match="not a readable gzip file"):
+    with pytest.raises(common.UserError, match="not a readable gzip file"):
         preprocess.read_idx(path)
-    with pytest.raises(common.PipelineError, match="run the fetch stage first"):
+    with pytest.raises(common.UserError, match="run the fetch stage first"):
         preprocess.read_idx(tmp_path / "missing.gz")
 
 
@@ -40,17 +44,20 @@ def test_valid_data_passes():
     preprocess.validate(*synthetic.digits(40), "train")
 
 
-@pytest.mark.parametrize("mutate, expected", [
-    (lambda x, y: (x, np.where(y == 3, 12, y).astype(np.uint8)), "labels must be 0-9; found 4 out of range"),
-    (lambda x, y: (x[y != 7], y[y != 7]), "never contain class 7"),
-    (lambda x, y: (x[:-1], y), "39 images but 40 labels"),
-    (lambda x, y: (x[:, :27], y), r"shape \(40, 27, 28\)"),
-    (lambda x, y: (x, y.reshape(20, 2)), "expected a 1-D label file"),
-    (lambda x, y: (x.astype(np.int32), y), "must be uint8"),
-])
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda x, y: (x, np.where(y == 3, 12, y).astype(np.uint8)), "labels must be 0-9; found 4 out of range"),
+        (lambda x, y: (x[y != 7], y[y != 7]), "never contain class 7"),
+        (lambda x, y: (x[:-1], y), "39 images but 40 labels"),
+        (lambda x, y: (x[:, :27], y), r"shape \(40, 27, 28\)"),
+        (lambda x, y: (x, y.reshape(20, 2)), "expected a 1-D label file"),
+        (lambda x, y: (x.astype(np.int32), y), "must be uint8"),
+    ],
+)
 def test_bad_data_is_rejected(mutate, expected):
     images, labels = mutate(*synthetic.digits(40))
-    with pytest.raises(common.PipelineError, match=expected):
+    with pytest.raises(common.UserError, match=expected):
         preprocess.validate(images, labels, "train")
 
 
@@ -73,5 +80,5 @@ def test_validation_split_is_stratified_disjoint_and_seeded():
     assert tags == set(range(200)) and not set(tx[:, 0, 0].tolist()) & set(vx[:, 0, 0].tolist())
     again = preprocess.split_validation(images, labels, 0.1, seed=5)
     assert np.array_equal(again[2], vx)
-    with pytest.raises(common.PipelineError, match="raise preprocess.val_fraction"):
+    with pytest.raises(common.UserError, match="raise preprocess.val_fraction"):
         preprocess.split_validation(images, labels, 0.02, seed=5)

@@ -1,9 +1,10 @@
 """Data: the real MNIST files, when a local copy is at hand, match the pinned checksums and pass validation."""
+
 import numpy as np
 import yaml
 
 from stages import common, fetch
-from tests.synthetic import REAL_MNIST, needs_real_mnist, real_mnist
+from tests.real_mnist import REAL_MNIST, needs_real_mnist, real_mnist
 
 pytestmark = needs_real_mnist
 

@@ -1,6 +1,6 @@
 """Model: the built network follows the params, learns a tiny set, survives the HDF5 round trip, and
 ignores augmentation at inference."""
-import dataclasses
+
 import re
 
 import keras
@@ -8,30 +8,41 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import common, preprocess, train
-from tests import synthetic
+from stages import common, params, preprocess, train
+from tests.param_edits import changed
+from tools import synthetic
 
 
-@pytest.fixture(scope="module")
-def params():
-    return train.read_params()
-
-
-def small(params, **changes):
-    base = dict(width=0.25, batch_size=32, epochs=6,
-                learning_rate=0.01, warmup_epochs=0)
-    return dataclasses.replace(params, **{**base, **changes})
+def block(filters, kernel_size, strides, padding, pool, dropout):
+    return {
+        "filters": filters,
+        "kernel_size": kernel_size,
+        "strides": strides,
+        "padding": padding,
+        "pool": pool,
+        "dropout": dropout,
+    }
 
 
 def count(model, kind):
     return sum(isinstance(layer, kind) for layer in model.layers)
 
 
-def test_layers_follow_the_params(params):
-    p = dataclasses.replace(params, width=0.5, dense_units=[128, 64], batch_norm=True, batch_norm_momentum=0.8,
-                            conv_blocks=[train.ConvBlock([16, 16], 5, 2, "valid", pool=False, dropout=0.0),
-                                         train.ConvBlock([32], 3, 1, "same", pool=True, dropout=0.2),
-                                         train.ConvBlock([48, 48], 3, 1, "same", pool=True, dropout=0.25)])
+def test_layers_follow_the_params(train_params):
+    p = changed(
+        train_params,
+        **{
+            "model.width": 0.5,
+            "model.dense_units": [128, 64],
+            "model.batch_norm": True,
+            "model.batch_norm_momentum": 0.8,
+            "model.conv_blocks": [
+                block([16, 16], 5, 2, "valid", pool=False, dropout=0.0),
+                block([32], 3, 1, "same", pool=True, dropout=0.2),
+                block([48, 48], 3, 1, "same", pool=True, dropout=0.25),
+            ],
+        },
+    )
     model = train.build_model(p)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [8, 8, 16, 24, 24]
@@ -41,51 +52,70 @@ def test_layers_follow_the_params(params):
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) == 5 + 2 and all(n.momentum == 0.8 for n in norms)
     dropouts = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-    assert dropouts == [0.2, 0.25, p.dense_dropout, p.dense_dropout]
+    assert dropouts == [0.2, 0.25, p.model.dense_dropout, p.model.dense_dropout]
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [d.units for d in dense] == [64, 32, 10]
     assert dense[-1].activation is keras.activations.softmax
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
-    plain = train.build_model(dataclasses.replace(p, batch_norm=False))
+    plain = train.build_model(changed(p, **{"model.batch_norm": False}))
     assert count(plain, keras.layers.BatchNormalization) == 0
 
 
-def test_the_default_model_is_a_strided_stem_then_two_blocks(params):
-    model = train.build_model(params)
+def test_strides_padding_and_pooling_set_the_feature_map_sizes(train_params):
+    p = changed(
+        train_params,
+        **{
+            "model.conv_blocks": [
+                block([8], 5, 2, "valid", pool=False, dropout=0.0),
+                block([8], 3, 1, "same", pool=True, dropout=0.0),
+                block([8], 3, 1, "valid", pool=False, dropout=0.0),
+            ]
+        },
+    )
+    model = train.build_model(p)
     assert [layer.output.shape[1] for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [12, 12, 4]
 
 
-def test_a_model_that_shrinks_the_image_to_nothing_is_a_clear_error(params):
-    shrinking = train.ConvBlock([8, 8], 3, 1, "valid", pool=True, dropout=0.2)
-    with pytest.raises(common.PipelineError, match="padding: same"):
-        train.build_model(dataclasses.replace(params, conv_blocks=[shrinking] * 4))
+def test_a_model_that_shrinks_the_image_to_nothing_is_a_clear_error(train_params):
+    shrinking = block([8, 8], 3, 1, "valid", pool=True, dropout=0.2)
+    with pytest.raises(common.UserError, match="padding: same"):
+        train.build_model(changed(train_params, **{"model.conv_blocks": [shrinking] * 4}))
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"filters": []}, "train.model.conv_blocks.1.filters must be a non-empty list of integers >= 1, got []; "
-                      "fix it in params.yaml or with `dvc exp run -S train.model.conv_blocks.1.filters=...`"),
-    ({"pool": "yes"}, "train.model.conv_blocks.1.pool must be true or false"),
-    ({"stride": 2}, "unknown parameter train.model.conv_blocks.1.stride"),
-])
-def test_a_bad_conv_block_names_its_index_and_field(tmp_path, monkeypatch, change, expected):
-    values = yaml.safe_load((common.ROOT / "params.yaml").read_text())
-    values["train"]["model"]["conv_blocks"][1].update(change)
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            {"filters": []},
+            "train.model.conv_blocks.1.filters must be a non-empty list of integers >= 1, got []; "
+            "fix it in params.yaml or with `dvc exp run -S train.model.conv_blocks.1.filters=...`",
+        ),
+        ({"pool": "yes"}, "train.model.conv_blocks.1.pool must be true or false"),
+        ({"stride": 2}, "unknown parameter train.model.conv_blocks.1.stride"),
+    ],
+)
+def test_a_bad_conv_block_names_its_index_and_field(tmp_path, monkeypatch, train_values, change, expected):
+    train_values["model"]["conv_blocks"][1].update(change)
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(values))
+    path.write_text(yaml.safe_dump({"train": train_values}))
     monkeypatch.setattr(common, "PARAMS_PATH", path)
-    with pytest.raises(common.PipelineError, match=re.escape(expected)):
-        train.read_params()
+    with pytest.raises(common.UserError, match=re.escape(expected)):
+        params.load(params.Train)
 
 
-def test_trains_on_a_tiny_set_and_reloads_from_h5(params, tmp_path):
-    p = small(params)
+def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
+    p = train_params
     train.seed_everything(p.seed, p.deterministic)
     x, y = preprocess.to_model_inputs(*synthetic.digits(300, seed=3))
     model = train.build_model(p)
-    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate_schedule(p, 10)),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(train.make_dataset(x, y, p.batch_size, p.seed, shuffle=True), epochs=p.epochs,
-                        shuffle=False, verbose=0)
+    model.compile(
+        optimizer=keras.optimizers.Adam(train.learning_rate_schedule(p, 10)),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        train.make_dataset(x, y, p.batch_size, p.seed, shuffle=True), epochs=p.epochs, shuffle=False, verbose=0
+    )
     losses = history.history["loss"]
     assert losses[-1] < 0.5 * losses[0], losses
     path = tmp_path / "model.h5"
@@ -100,8 +130,8 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(params, tmp_path):
     assert same > 0.9, "a one-pixel shift keeps the prediction"
 
 
-def test_augmentation_moves_pixels_in_training_only(params):
-    p = dataclasses.replace(params, rotation_deg=15, shift=0.1, zoom=0.1)
+def test_augmentation_moves_pixels_in_training_only(train_params):
+    p = changed(train_params, **{"augmentation.rotation_deg": 15, "augmentation.shift": 0.1, "augmentation.zoom": 0.1})
     augmenter = keras.Sequential(train.augmentation_layers(p))
     x, _ = preprocess.to_model_inputs(*synthetic.digits(16))
     augmented = np.asarray(augmenter(x, training=True))
@@ -109,12 +139,13 @@ def test_augmentation_moves_pixels_in_training_only(params):
     assert np.abs(augmented - x).mean() > 0.01
     assert augmented.min() >= 0.0 and augmented.max() <= 1.0 + 1e-6
     np.testing.assert_array_equal(np.asarray(augmenter(x, training=False)), x)
-    assert [type(layer).__name__ for layer in train.augmentation_layers(dataclasses.replace(p, rotation_deg=0))] \
-        == ["RandomTranslation", "RandomZoom"], "a transformation set to 0 costs nothing"
+    assert [
+        type(layer).__name__ for layer in train.augmentation_layers(changed(p, **{"augmentation.rotation_deg": 0}))
+    ] == ["RandomTranslation", "RandomZoom"], "a transformation set to 0 costs nothing"
 
 
-def test_learning_rate_warms_up_then_decays(params):
-    p = dataclasses.replace(params, epochs=4, warmup_epochs=1, learning_rate=0.01)
+def test_learning_rate_warms_up_then_decays(train_params):
+    p = changed(train_params, epochs=4, warmup_epochs=1, learning_rate=0.01)
     schedule = train.learning_rate_schedule(p, steps_per_epoch=10)
     rates = [float(schedule(step)) for step in (0, 10, 25, 40)]
     assert rates[0] < rates[1] == pytest.approx(0.01)

@@ -1,14 +1,15 @@
 """Model: real MNIST test digits, turned into the images a user has (scaled up, dark ink on white paper,
 off-centre, noisy), are classified as the original arrays are, through the MNIST-style transform."""
-import dataclasses
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
+from stages import params as P
 from stages import preprocess, train
-from tests.synthetic import needs_real_mnist, real_mnist
+from tests.param_edits import changed
+from tests.real_mnist import needs_real_mnist, real_mnist
 from tools import predict
 
 pytestmark = needs_real_mnist
@@ -21,7 +22,7 @@ def model_and_digits():
     and the first 300 test digits."""
     images, labels = real_mnist("train")
     x, y = preprocess.to_model_inputs(images[:12000], labels[:12000])
-    params = dataclasses.replace(train.read_params(), width=0.5)
+    params = changed(P.load(P.Train), **{"model.width": 0.5})
     train.seed_everything(params.seed, False)
     model = train.build_model(params)
     trainer = keras.Sequential([*train.augmentation_layers(params), model])
@@ -35,10 +36,14 @@ def user_forms(digit: np.ndarray, rng: np.random.Generator) -> dict[str, Image.I
     paper = 255 - big
     sheet = np.full((320, 280), 255, np.uint8)
     top, left = rng.integers(0, 120), rng.integers(0, 80)
-    sheet[top: top + 200, left: left + 200] = paper
+    sheet[top : top + 200, left : left + 200] = paper
     noisy = np.clip(sheet + rng.normal(0, 12, sheet.shape), 0, 255).astype(np.uint8)
-    return {"scaled": Image.fromarray(big), "dark_on_white": Image.fromarray(paper),
-            "off_centre": Image.fromarray(sheet), "noisy": Image.fromarray(noisy)}
+    return {
+        "scaled": Image.fromarray(big),
+        "dark_on_white": Image.fromarray(paper),
+        "off_centre": Image.fromarray(sheet),
+        "noisy": Image.fromarray(noisy),
+    }
 
 
 def test_user_forms_are_classified_like_the_originals(model_and_digits, tmp_path):

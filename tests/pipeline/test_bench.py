@@ -1,4 +1,5 @@
 """Pipeline: the benchmark script runs end to end on tiny data and writes its JSON and Markdown."""
+
 import json
 import subprocess
 import sys
@@ -7,9 +8,13 @@ from stages import common
 
 
 def test_benchmark_runs_on_tiny_data(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--repeats", "1", "--seeds", "7", "8",
-                             "--out", str(tmp_path)],
-                            cwd=common.ROOT, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--repeats", "1", "--seeds", "7", "8", "--out", str(tmp_path)],
+        cwd=common.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "results.json").read_text())
     assert figures["quick"] is True

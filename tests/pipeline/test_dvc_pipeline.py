@@ -1,9 +1,11 @@
 """Pipeline: the real `dvc repro` end to end, in a temporary git repo, on tiny synthetic IDX files."""
+
 import json
 import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.project import STAGES, new_project, ran_stages
 
@@ -24,13 +26,16 @@ def test_repro_writes_outputs_that_load(project):
     with np.load(root / "data" / "processed" / "test.npz") as test:
         assert test["x"].shape == (60, 28, 28, 1)
         assert model.predict(test["x"][:5], verbose=0).shape == (5, 10)
+    val_fraction = yaml.safe_load((root / "params.yaml").read_text())["preprocess"]["val_fraction"]
     with np.load(root / "data" / "processed" / "val.npz") as val:
-        assert val["y"].shape == (20, 10)
+        assert val["y"].shape == (round(200 * val_fraction), 10), "a stratified share of the 200 training digits"
     metrics = json.loads((root / "metrics" / "evaluate.json").read_text())
     assert {"accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "misclassified"} <= set(metrics)
     assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
     training = json.loads((root / "metrics" / "train" / "metrics.json").read_text())
-    assert training["epochs_run"] == 2 and 0 <= training["best_epoch_val_accuracy"] <= 1 and training["train_time_s"] > 0
+    assert (
+        training["epochs_run"] == 2 and 0 <= training["best_epoch_val_accuracy"] <= 1 and training["train_time_s"] > 0
+    )
     report = (root / "plots" / "classification_report.csv").read_text().splitlines()
     assert report[0] == "digit,precision,recall,f1,support" and len(report) == 11
     environment = json.loads((root / "metrics" / "train" / "environment.json").read_text())
@@ -48,10 +53,14 @@ def test_metrics_and_plots_commands_need_no_arguments(project):
     assert files["metrics/evaluate.json"]["data"]["accuracy"] >= 0
     assert files["metrics/train/metrics.json"]["data"]["epochs_run"] == 2
     ids = set(json.loads(project.dvc("plots", "show", "--json", "--split"))["data"])
-    history = {f"metrics/train/plots/metrics/{split}/{metric}.tsv"
-               for split in ("train", "eval") for metric in ("accuracy", "loss")}
-    images = {f"plots/{name}.png" for name in ("confusion_matrix", "training_curves", "per_class_accuracy",
-                                               "misclassified")}
+    history = {
+        f"metrics/train/plots/metrics/{split}/{metric}.tsv"
+        for split in ("train", "eval")
+        for metric in ("accuracy", "loss")
+    }
+    images = {
+        f"plots/{name}.png" for name in ("confusion_matrix", "training_curves", "per_class_accuracy", "misclassified")
+    }
     assert ids == history | images | {"plots/predictions.csv", "plots/classification_report.csv"}, ids
 
 

@@ -1,9 +1,9 @@
 """Pipeline: experiments and review on tiny synthetic data, with the real DVC: queued `dvc exp run`,
 `dvc exp show`, `dvc metrics diff`, `dvc params diff`, `dvc plots diff` and the review report."""
+
 import json
 import sys
 import time
-
 from pathlib import Path
 
 import pytest
@@ -84,8 +84,11 @@ def plots_page(project):
 
 def test_plots_diff_writes_html_with_both_revisions(project, plots_page):
     html = plots_page.read_text()
-    for plot in ("metrics/train/plots/metrics/eval/accuracy.tsv", "Confusion matrix (test set)",
-                 "F1 per digit (test set)"):
+    for plot in (
+        "metrics/train/plots/metrics/eval/accuracy.tsv",
+        "Confusion matrix (test set)",
+        "F1 per digit (test set)",
+    ):
         assert plot in html, plot
     assert html.count("vegaEmbed") >= 3
     assert '"rev": "fast-lr"' in html and '"rev": "wide"' in html
@@ -93,13 +96,23 @@ def test_plots_diff_writes_html_with_both_revisions(project, plots_page):
     assert {image.name.split("_")[0] for image in images} == {"fast-lr", "wide"}
 
 
-@pytest.mark.skipif(not Path(check_plots_page.CHROMIUM).is_file() or not check_plots_page.VEGA_DIR.is_dir(),
-                    reason="needs Debian's chromium and a local Vega: run `make browser-deps`")
+@pytest.mark.skipif(
+    not Path(check_plots_page.CHROMIUM).is_file() or not check_plots_page.VEGA_DIR.is_dir(),
+    reason="needs Debian's chromium and a local Vega: run `make browser-deps`",
+)
 def test_plots_page_renders_in_headless_chromium(project, plots_page):
     project.env["VEGA_DIR"] = str(check_plots_page.VEGA_DIR)
     screenshot = plots_page.with_name("screenshot.png")
-    output = project.run(sys.executable, "-m", "tools.check_plots_page", str(plots_page),
-                         "--screenshot", str(screenshot), "--min-charts", "3").stdout
+    output = project.run(
+        sys.executable,
+        "-m",
+        "tools.check_plots_page",
+        str(plots_page),
+        "--screenshot",
+        str(screenshot),
+        "--min-charts",
+        "3",
+    ).stdout
     assert "(0 broken)" in output, output
     assert screenshot.stat().st_size > 20_000, "a screenshot of a drawn page, not a blank one"
     blank = project.root / "blank.html"
@@ -119,5 +132,7 @@ def test_review_report_compares_against_main(project):
     assert f"| CPU | {cpu} | {cpu} |" in report, "both revisions' training environment, the base's from the cache"
     missing = project.run(sys.executable, "-m", "tools.review", "--base", "no-such-branch", check=False)
     assert missing.returncode == 1
-    assert missing.stderr.strip() == ("error: base revision 'no-such-branch' not found; fetch it "
-                                      "(`git fetch origin no-such-branch`) or pass another with --base")
+    assert missing.stderr.strip() == (
+        "error: base revision 'no-such-branch' not found; fetch it "
+        "(`git fetch origin no-such-branch`) or pass another with --base"
+    )

@@ -5,6 +5,7 @@ remote (~/.cache/dvc-remotes/..., under a temporary home), and an experiment is 
 then stand in for teammates: `dvc pull`, `dvc repro --pull` from the run cache, `dvc exp pull`, `dvc artifacts
 get`, and the same round trip through a real S3 endpoint (moto's server, on localhost).
 """
+
 import hashlib
 import json
 import socket
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from tests import synthetic
 from tests.project import STAGES, new_project, ran_stages
+from tools import synthetic
 
 EXPERIMENT = "one-epoch"
 
@@ -81,8 +82,10 @@ def test_a_fresh_clone_passes_the_lock_check_and_a_stale_lock_fails_it(origin, t
     assert stale.returncode == 1
     lines = stale.stderr.strip().splitlines()
     assert {line.split("'")[1] for line in lines} == set(STAGES), lines
-    assert lines[0] == ("error: dvc.lock is stale for stage 'fetch': stages/common.py modified; "
-                        "run `dvc repro` and commit dvc.lock with metrics/ and plots/")
+    assert lines[0] == (
+        "error: dvc.lock is stale for stage 'fetch': stages/common.py modified; "
+        "run `dvc repro` and commit dvc.lock with metrics/ and plots/"
+    )
     clone.run("git", "checkout", "--", "stages/common.py")
     clone.edit_params("evaluate", misclassified_shown=5)
     (clone.root / "plots" / "old.png").write_bytes(b"\x89PNG")
@@ -135,8 +138,12 @@ def test_a_pushed_experiment_is_pulled_shown_and_applied_with_its_model(origin, 
     clone = origin.clone(origin.url, tmp_path / "clone")
     clone.dvc("exp", "pull", "origin", EXPERIMENT)
     shown = json.loads(clone.dvc("exp", "show", "--json"))
-    rows = {rev["name"]: rev["data"] for baseline in shown for experiment in baseline.get("experiments") or []
-            for rev in experiment["revs"]}
+    rows = {
+        rev["name"]: rev["data"]
+        for baseline in shown
+        for experiment in baseline.get("experiments") or []
+        for rev in experiment["revs"]
+    }
     assert EXPERIMENT in rows, rows.keys()
     assert rows[EXPERIMENT]["params"]["params.yaml"]["data"]["train"]["epochs"] == 1
     metrics = rows[EXPERIMENT]["metrics"]["metrics/evaluate.json"]["data"]
@@ -171,11 +178,15 @@ def s3_endpoint():
     import boto3
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     deadline = time.monotonic() + 30
     while True:
         try:

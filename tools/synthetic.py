@@ -1,0 +1,88 @@
+"""Tiny synthetic MNIST-format data, and a copy of the project that runs on it: what the test suite's DVC
+projects and the benchmark's quick mode use, to run every stage in seconds instead of minutes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from stages import common
+
+COPIED = ("stages", "tools", "dvc.yaml", "params.yaml", ".gitignore")
+TINY_TRAIN = {"epochs": 2, "batch_size": 32, "warmup_epochs": 0, "deterministic": True, "model": {"width": 0.125}}
+UNREACHABLE = "http://127.0.0.1:9/unreachable/"
+
+
+def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
+    """The IDX encoding of a uint8 array: magic (0, 0, type, ndim), big-endian dims, then the data."""
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(idx_bytes(array), mtime=0))
+    return path
+
+
+def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n 28x28 uint8 images whose class (0-9, every class present) is a bright 8x8 square at a class-specific
+    spot on a 4x3 grid, plus noise: easy to learn, yet not learnable by a constant guess."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % common.NUM_CLASSES
+    rng.shuffle(labels)
+    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
+    for image, label in zip(images, labels, strict=True):
+        row, col = divmod(int(label), 4)
+        image[2 + row * 9 : 10 + row * 9, 1 + col * 7 : 7 + col * 7] = 255
+    return images, labels.astype(np.uint8)
+
+
+def write_dataset(directory: Path, n_train: int = 200, n_test: int = 60) -> dict[str, str]:
+    """Write the four IDX .gz files of a synthetic dataset; return {file name: sha256}."""
+    train = digits(n_train, seed=1)
+    test = digits(n_test, seed=2)
+    arrays = {"train_images": train[0], "train_labels": train[1], "test_images": test[0], "test_labels": test[1]}
+    sums = {}
+    for role, array in arrays.items():
+        path = write_idx(directory / common.RAW_FILES[role], array)
+        sums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return sums
+
+
+def set_params(path: Path, section: str, **values) -> None:
+    """Change values of one section of a params.yaml; a dict value updates that sub-mapping, dotted keys
+    reach deeper (`**{"model.width": 0.5}`)."""
+    params = yaml.safe_load(path.read_text())
+    for key, value in values.items():
+        node = params[section]
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = {**node[leaf], **value} if isinstance(value, dict) else value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_files(root: Path, names: tuple[str, ...] = COPIED) -> None:
+    """Copy `names` (files and folders) of this project into `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = common.ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / name)
+
+
+def copy_project(root: Path, mirror: Path, names: tuple[str, ...] = COPIED) -> None:
+    """Copy `names` of this project into `root`, write a tiny synthetic dataset into `mirror`, and point the
+    copy's params at it: its checksums, no reachable public mirror, and a tiny, quick training."""
+    copy_files(root, names)
+    set_params(root / "params.yaml", "fetch", sha256=write_dataset(mirror), mirrors=[UNREACHABLE])
+    set_params(root / "params.yaml", "train", **TINY_TRAIN)

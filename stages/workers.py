@@ -4,7 +4,7 @@ On one machine (`train.workers` > 1 and no TF_CONFIG set) the train stage become
 copies of itself as local processes, each with a TF_CONFIG naming the same free localhost ports and its own
 index, and waits. Worker 0 is the chief: it alone writes the model and the metrics. If any worker dies, the
 launcher stops the others at once and fails with one line (collective ops would otherwise wait forever), and
-the workers die with the launcher (Linux: PR_SET_PDEATHSIG), so a killed `dvc repro` leaves none behind.
+the workers die with the launcher (common.run: PR_SET_PDEATHSIG), so a killed `dvc repro` leaves none behind.
 On several hosts, each host sets TF_CONFIG itself and runs the stage (README, "Scale out").
 """
 
@@ -20,7 +20,7 @@ import time
 
 from stages import common
 
-TF_CONFIG = "TF_CONFIG"
+TF_CONFIG = "TF_CONFIG"  # one of common.MANAGED_BY: a worker dies with its launcher
 POLL_S = 0.5
 STOP_GRACE_S = 10
 
@@ -51,16 +51,6 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-# Run in each worker before the stage: ask Linux for SIGTERM when the launcher dies, however it dies, then become
-# the stage (the request survives exec). Done in the child itself, not in a preexec_fn: the launcher has threads.
-DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys; "
-    "libc = ctypes.CDLL(None); "
-    "hasattr(libc, 'prctl') and libc.prctl(1, signal.SIGTERM); "  # 1: PR_SET_PDEATHSIG
-    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
-)
-
-
 def start(count: int, command: list[str]) -> list[subprocess.Popen]:
     """Start `command` (python arguments, e.g. ["-m", "stages.train"]) as `count` workers of one cluster."""
     hosts = [f"127.0.0.1:{port}" for port in free_ports(count)]
@@ -69,7 +59,7 @@ def start(count: int, command: list[str]) -> list[subprocess.Popen]:
         config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-c", DIE_WITH_PARENT, *command],
+                [sys.executable, *command],
                 env={**os.environ, TF_CONFIG: json.dumps(config)},
                 stdout=None if index == 0 else subprocess.DEVNULL,
             )

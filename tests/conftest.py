@@ -7,9 +7,9 @@ import pytest
 
 from tests.param_edits import TRAIN, changed
 
-# Real DVC end to end, the server and browser, the benchmark, and training on the real MNIST: minutes, not
-# seconds. `make test` and CI run them; `make test-fast` (pytest -m "not slow") skips them.
-SLOW = ("pipeline", "app", "model/test_predict_transform.py")
+# Real DVC end to end, injected faults, the server and browser, the benchmark, and training on the real MNIST:
+# minutes, not seconds. `make test` and CI run them; `make test-fast` (pytest -m "not slow") skips them.
+SLOW = ("pipeline", "faults", "app", "model/test_predict_transform.py")
 TESTS = Path(__file__).parent
 
 

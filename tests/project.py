@@ -37,6 +37,10 @@ class Project:
             assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
+    def start(self, *args: str, **popen: object) -> subprocess.Popen:
+        """Start `args` in the project in the background, for a test that interrupts it."""
+        return subprocess.Popen(args, cwd=self.root, env=self.env, **popen)
+
     def dvc(self, *args: str) -> str:
         return self.run(sys.executable, "-m", "dvc", *args).stdout
 

@@ -78,13 +78,8 @@ def workers_of(process: psutil.Process) -> list[psutil.Process]:
 def test_a_worker_that_dies_fails_the_stage_with_one_line_and_leaves_no_worker(runs):
     project, _, _ = runs
     project.edit_params("train", epochs=1000)  # long enough to be killed mid-run
-    repro = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro"],
-        cwd=project.root,
-        env=project.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    repro = project.start(
+        sys.executable, "-m", "dvc", "repro", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     launcher = psutil.Process(repro.pid)
     deadline = time.monotonic() + 120

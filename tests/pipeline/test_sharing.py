@@ -8,7 +8,6 @@ get`, and the same round trip through a real S3 endpoint (moto's server, on loca
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from stages import workers
 from tests.project import STAGES, new_project, ran_stages
 from tools import synthetic
 
@@ -165,19 +165,13 @@ def test_a_registered_model_version_is_fetched_by_artifacts_get_without_a_clone(
     assert fetched.read_bytes() == origin.model_bytes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint():
     """moto's S3 server on localhost: a real HTTP S3 API, offline, with one bucket."""
     pytest.importorskip("moto.server", reason="needs moto[server] (requirements.txt)")
     import boto3
 
-    port = free_port()
+    port = workers.free_ports(1)[0]
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

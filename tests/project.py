@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from stages import common
 from tools import synthetic
 
 STAGES = common.STAGES
+# The longest a test's command may take: minutes for a pipeline on tiny data even on a slow CI machine.
+COMMAND_TIMEOUT_S = 900
 
 
 class Project:
@@ -31,8 +35,15 @@ class Project:
         if home:
             self.env["HOME"] = str(home)
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True)
+    def run(self, *args: str, check: bool = True, timeout_s: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
+        """Run `args` in the project; a command that has not finished in `timeout_s` fails the test, with its
+        output so far (a hang must not eat CI's whole time budget)."""
+        try:
+            result = subprocess.run(
+                args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"{' '.join(args)} did not finish in {timeout_s:.0f} s:\n{exc.stdout}\n{exc.stderr}")
         if check:
             assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result

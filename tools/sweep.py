@@ -33,6 +33,7 @@ from stages import common
 from tools.push import push as push_run_cache
 
 POLL_S = 3
+STALL_S = 60
 FINISHED = ("Success", "Failed")
 
 
@@ -168,13 +169,39 @@ def start(jobs: int) -> None:
     print(f"dvc queue start -j {jobs}: waiting for the experiments")
 
 
-def wait(revs: set[str]) -> dict[str, str]:
+def workers_alive() -> bool:
+    """Whether any of DVC's queue workers answers (`dvc queue status`'s worker line)."""
+    from dvc.repo import Repo
+
+    with Repo(str(common.ROOT)) as repo:
+        return bool(repo.experiments.celery_queue.worker_status())
+
+
+def wait(revs: set[str], jobs: int) -> dict[str, str]:
     """Wait until the queue's tasks `revs` have finished; return each one's name and final status. One look
-    at the queue can miss a task on its way from queued to running, so this waits for a final status."""
+    at the queue can miss a task on its way from queued to running, so this waits for a final status.
+    DVC does not restart a queue worker that died or never came up: when none has answered for STALL_S with
+    tasks unfinished, this starts the workers once more, and fails naming the tasks if that does not help."""
+    answered, restarted = time.monotonic(), False
     while True:
-        final = {task["rev"]: task for task in queue_status() if task["rev"] in revs and task["status"] in FINISHED}
-        if final.keys() == revs:
-            return {task["name"] or task["rev"][:7]: task["status"] for task in final.values()}
+        tasks = {task["rev"]: task for task in queue_status() if task["rev"] in revs}
+        if all(task["status"] in FINISHED for task in tasks.values()) and tasks.keys() == revs:
+            return {task["name"] or task["rev"][:7]: task["status"] for task in tasks.values()}
+        if workers_alive():
+            answered = time.monotonic()
+        elif time.monotonic() - answered > STALL_S:
+            unfinished = ", ".join(
+                task["name"] or rev[:7] for rev, task in tasks.items() if task["status"] not in FINISHED
+            )
+            if restarted:
+                raise common.UserError(
+                    f"no DVC queue worker is running and {unfinished} did not finish; read why in "
+                    f".dvc/tmp/exps/celery/*.out, then `dvc queue kill {unfinished.replace(', ', ' ')}` "
+                    "and queue them again"
+                )
+            print(f"no DVC queue worker answered for {STALL_S} s with {unfinished} unfinished: starting them again")
+            start(jobs)
+            answered, restarted = time.monotonic(), True
         time.sleep(POLL_S)
 
 
@@ -185,7 +212,7 @@ def run_queued(jobs: int) -> None:
         print("nothing queued: queue experiments first, e.g. `dvc exp run --queue -S 'train.seed=range(1,4)'`")
         return
     start(jobs)
-    report(wait(tasks))
+    report(wait(tasks, jobs))
 
 
 def error_line(name: str) -> str:
@@ -247,7 +274,7 @@ def run_share(points: dict[str, list[str]], worker: int, of: int, jobs: int, rem
     queue(mine)
     tasks = queued(mine)
     start(jobs)
-    states = wait(tasks)
+    states = wait(tasks, jobs)
     succeeded = [name for name in mine if states.get(name) == "Success"]
     if succeeded:
         push_experiments(succeeded, remote)

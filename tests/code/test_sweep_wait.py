@@ -1,0 +1,39 @@
+"""Code: how `tools.sweep` waits on DVC's queue when its workers die or never come up (the queue's state is
+stubbed here; tests/pipeline/test_sweep.py runs the real queue)."""
+
+import pytest
+
+from stages import common
+from tools import sweep
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    """A queue whose task 'a' finished and 'b' stays queued, and whose workers answer as `alive` says."""
+    state = {"alive": False, "starts": 0}
+    tasks = [{"rev": "a" * 40, "name": "a", "status": "Success"}, {"rev": "b" * 40, "name": "b", "status": "Queued"}]
+    monkeypatch.setattr(sweep, "queue_status", lambda: tasks)
+    monkeypatch.setattr(sweep, "workers_alive", lambda: state["alive"])
+    monkeypatch.setattr(sweep, "start", lambda jobs: state.update(starts=state["starts"] + 1))
+    monkeypatch.setattr(sweep, "POLL_S", 0)
+    monkeypatch.setattr(sweep, "STALL_S", 0)
+    return tasks, state
+
+
+def test_dead_workers_are_started_once_more_then_the_unfinished_tasks_are_named(queue):
+    tasks, state = queue
+    with pytest.raises(common.UserError, match=r"no DVC queue worker is running and b did not finish"):
+        sweep.wait({task["rev"] for task in tasks}, jobs=2)
+    assert state["starts"] == 1
+
+
+def test_a_restarted_worker_that_finishes_the_task_ends_the_wait(queue, monkeypatch):
+    tasks, state = queue
+
+    def restart(jobs):
+        state["starts"] += 1
+        tasks[1]["status"] = "Failed"
+
+    monkeypatch.setattr(sweep, "start", restart)
+    assert sweep.wait({task["rev"] for task in tasks}, jobs=1) == {"a": "Success", "b": "Failed"}
+    assert state["starts"] == 1

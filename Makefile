@@ -75,11 +75,9 @@ review: setup
 exp-show: setup
 	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|batch_size|learning_rate|model\.width)'
 
-# The fast profile, for quick experiments: half width, no augmentation, 2 epochs at batch 256, no warm-up.
+# The fast profile, for quick experiments (defined in tools/profiles.py: half width, no augmentation, 2 epochs).
 # Add your own overrides after it: make exp-fast FAST_EXTRA='-S train.seed=7'
-FAST := -S train.model.width=0.5 -S train.epochs=2 -S train.batch_size=256 -S train.learning_rate=0.005 \
-	-S train.warmup_epochs=0 -S train.augmentation.rotation_deg=0 -S train.augmentation.shift=0 \
-	-S train.augmentation.zoom=0
+FAST = $(shell $(VENV)/bin/python -m tools.profiles fast)
 # Run the fast profile as an experiment (dvc exp run with the overrides above)
 exp-fast: setup
 	dvc exp run $(FAST) $(FAST_EXTRA)

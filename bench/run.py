@@ -6,9 +6,10 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
 (default ../shared/data/mnist) with the default params.yaml, and measures:
   - fetch (from the local mirror), preprocess, train, evaluate: wall time and peak memory, each stage in its
     own process; fetch, preprocess and evaluate are run --repeats times and their medians reported;
-  - train and evaluate once per --seeds (train.seed; the default params otherwise): test accuracy, best
-    epoch and training time of each seed, and their median, min and max, because the seed alone moves the
-    test accuracy by about 0.05 pp;
+  - train and evaluate once per --seeds (train.seed) each of: the default params, the default with
+    train.precision mixed_bfloat16 (only where the CPU has AMX or AVX512-BF16), and each profile of
+    tools/profiles.py (the fast one): test accuracy, best epoch and training time of each seed, and their
+    median, min and max, because the seed alone moves the test accuracy by about 0.05 pp;
   - the start-up cost of each stage's process (its imports), median of --repeats;
   - a no-op `dvc repro`, median of --repeats;
   - the reference (bench/reference.py), right after train, on the same data and machine, and the ratio of
@@ -16,7 +17,8 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
     their ratio (steadier on a machine whose cores come and go; the reference's process also scores the
     test set);
   - training images per second and achieved GFLOP/s (from counted FLOPs) against a large matmul's GFLOP/s;
-  - inference with the saved .h5: images per second in batches of 1000, single-image latency (median, p99).
+  - inference with the saved .h5 through the compiled forward pass the tools use: images per second in
+    batches of 1000, single-image latency (median, p99), and its agreement with Keras's predict().
 Writes OUT/results.json and OUT/results.md, both naming the CPU (model and instruction sets): the same
 params give other figures on another CPU. --quick runs tiny synthetic data for 1 epoch: it checks that
 the benchmark works (the test suite uses it); its figures mean nothing.
@@ -39,7 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from stages import common, environment
-from tools import synthetic
+from tools import profiles, synthetic
+
+BF16_ISA = ("amx_bf16", "avx512_bf16")
 
 
 def measure(args: list[str], cwd: Path, env: dict) -> dict:
@@ -96,6 +100,25 @@ def stage(name: str) -> list[str]:
     return [sys.executable, "-m", f"stages.{name}"]
 
 
+def variants(isa: list[str]) -> dict[str, dict[str, object]]:
+    """What is trained with every seed: the default params; the default in mixed_bfloat16 where this CPU does
+    bfloat16 arithmetic itself (AMX or AVX512-BF16; elsewhere it is emulated, slower than float32); and each
+    profile of tools/profiles.py."""
+    chosen: dict[str, dict[str, object]] = {"default": {}}
+    if any(flag in isa for flag in BF16_ISA):
+        chosen["default, mixed_bfloat16"] = {"train.precision": "mixed_bfloat16"}
+    chosen.update({f"{name} profile": overrides for name, overrides in profiles.PROFILES.items()})
+    return chosen
+
+
+def set_overrides(path: Path, base: str, overrides: dict[str, object]) -> None:
+    """params.yaml as `base` with the dotted `overrides` (section.key...=value) applied."""
+    path.write_text(base)
+    for key, value in overrides.items():
+        section, name = key.split(".", 1)
+        synthetic.set_params(path, section, **{name: value})
+
+
 def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], list[dict]]:
     """Train and evaluate once per seed: each seed's figures, and each train process's measurements."""
     figures, processes = [], []
@@ -120,6 +143,21 @@ def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], li
     return figures, processes
 
 
+def train_variants(root: Path, env: dict, seeds: list[int], quick: bool) -> dict[str, dict]:
+    """Each variant trained with every seed (only the default with --quick); the default is trained last, so
+    that its model is the one whose inference is measured."""
+    params_path = root / "params.yaml"
+    base = params_path.read_text()
+    chosen = {"default": {}} if quick else variants(environment.describe()["isa"])
+    results = {}
+    for name in sorted(chosen, key=lambda name: name == "default"):
+        set_overrides(params_path, base, chosen[name])
+        seed_runs, processes = train_seeds(root, env, seeds)
+        results[name] = {"overrides": chosen[name], "seeds": seed_runs, "process": median_of(processes)}
+    params_path.write_text(base)
+    return results
+
+
 def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -132,8 +170,8 @@ def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: boo
             shutil.rmtree(root / "data" / ("raw" if name == "fetch" else "processed"), ignore_errors=True)
             runs.append(measure(stage(name), root, env))
         results[name] = median_of(runs)
-    seed_runs, processes = train_seeds(root, env, seeds)
-    results["train"] = median_of(processes)
+    trained = train_variants(root, env, seeds, quick)
+    results["train"] = trained["default"]["process"]
     reference = measure(
         [sys.executable, "-m", "bench.reference", "--root", str(root), "--epochs", "1" if quick else "15"], root, env
     )
@@ -148,7 +186,7 @@ def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: boo
         )
     return {
         "stages": results,
-        "seeds": seed_runs,
+        "variants": trained,
         "reference": {
             **json.loads(reference["stdout"].strip().splitlines()[-1]),
             "peak_mb": reference["peak_mb"],
@@ -171,29 +209,31 @@ def noop_repro(root: Path, env: dict, repeats: int) -> float:
 
 
 def model_figures(root: Path, repeats: int) -> dict:
-    """Inference throughput and latency of the saved .h5, its FLOPs, and this machine's matmul GFLOP/s."""
+    """Inference with the saved .h5 through the path tools.predict, tools.serve and evaluate take (its compiled
+    forward pass, model_file.Classifier): throughput in batches of 1000 and single-image latency, and how far
+    its answers are from Keras's predict() on the whole test set; the model's FLOPs; a large matmul's GFLOP/s."""
     import tensorflow as tf
 
     from bench.flops import forward_flops
     from stages import model_file
 
     model = model_file.load_model(root / "models" / "model.h5")
+    classify = model_file.Classifier(model)
     with np.load(root / "data" / "processed" / "test.npz") as data:
         images = data["x"]
-    model.predict(images[:1000], batch_size=1000, verbose=0)
+    compiled = classify(images)
+    reference = model.predict(images, batch_size=1000, verbose=0)
     batch_times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        model.predict(images, batch_size=1000, verbose=0)
+        classify(images)
         batch_times.append(time.perf_counter() - started)
-    single = images[:1]
-    for _ in range(20):
-        model(single, training=False)
     latencies = []
-    for i in range(300):
+    for i in range(320):
         started = time.perf_counter()
-        model(images[i % len(images)][np.newaxis], training=False)
+        classify(images[i % len(images)][np.newaxis])
         latencies.append((time.perf_counter() - started) * 1000)
+    latencies = latencies[20:]  # the first calls warm caches up
     a = tf.random.normal((2048, 2048))
     tf.matmul(a, a)
     matmul = []
@@ -206,18 +246,36 @@ def model_figures(root: Path, repeats: int) -> dict:
         "inference_images_per_s": round(len(images) / statistics.median(batch_times)),
         "latency_ms_median": round(float(np.median(latencies)), 2),
         "latency_ms_p99": round(float(np.percentile(latencies, 99)), 2),
+        "predict_max_abs_diff": float(np.abs(compiled - reference).max()),
+        "predict_same_digit": int((compiled.argmax(1) == reference.argmax(1)).sum()),
+        "test_images": len(images),
         "matmul_gflops": round(statistics.median(matmul), 1),
     }
 
 
-def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool) -> dict:
-    seeds = timings["seeds"]
-    with np.load(root / "data" / "processed" / "train.npz") as data:
-        train_images = len(data["y"])
+def variant_summary(variant: dict, reference: dict) -> dict:
+    """A variant's seeds, the median, min and max of their test accuracy, and median times against the reference."""
+    seeds = variant["seeds"]
     train_time_s = statistics.median(run["train_time_s"] for run in seeds)
     process_cpu_s = statistics.median(run["process_cpu_s"] for run in seeds)
-    images_per_s = statistics.median(train_images * run["epochs_run"] / run["train_time_s"] for run in seeds)
+    return {
+        "overrides": variant["overrides"],
+        "test_accuracy": spread([run["test_accuracy"] for run in seeds]),
+        "train_time_s": train_time_s,
+        "process_cpu_s": process_cpu_s,
+        "train_time_ratio": round(train_time_s / reference["train_time_s"], 3),
+        "process_cpu_ratio": round(process_cpu_s / reference["process_cpu_s"], 3),
+        "seeds": seeds,
+    }
+
+
+def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool) -> dict:
+    with np.load(root / "data" / "processed" / "train.npz") as data:
+        train_images = len(data["y"])
     reference = timings["reference"]
+    variants = {name: variant_summary(v, reference) for name, v in timings["variants"].items()}
+    default = variants["default"]
+    images_per_s = statistics.median(train_images * run["epochs_run"] / run["train_time_s"] for run in default["seeds"])
     reference_images_per_s = reference["train_images"] * reference["epochs"] / reference["train_time_s"]
     env = environment.describe()
     return {
@@ -225,22 +283,21 @@ def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool
         "quick": quick,
         "machine": f"{environment.summary(env)}, Python {env['python']}",
         "environment": env,
+        "bf16_native": any(flag in env["isa"] for flag in BF16_ISA),
         "project": {
-            "test_accuracy": spread([run["test_accuracy"] for run in seeds]),
-            "train_time_s": train_time_s,
-            "process_cpu_s": process_cpu_s,
-            "seeds": seeds,
+            **default,
             "train_images_per_s": round(images_per_s),
             "achieved_gflops": round(3 * model["forward_mflop"] * images_per_s / 1000, 1),
             **model,
         },
+        "variants": variants,
         "reference": {
             **reference,
             "train_images_per_s": round(reference_images_per_s),
             "achieved_gflops": round(3 * reference["forward_mflop"] * reference_images_per_s / 1000, 1),
         },
-        "train_time_ratio": round(train_time_s / reference["train_time_s"], 2),
-        "process_cpu_ratio": round(process_cpu_s / reference["process_cpu_s"], 2),
+        "train_time_ratio": default["train_time_ratio"],
+        "process_cpu_ratio": default["process_cpu_ratio"],
         "stages": timings["stages"],
         "noop_repro_s": noop_s,
     }
@@ -267,15 +324,32 @@ def markdown(r: dict) -> str:
         f"| achieved GFLOP/s in training (large matmul: {p['matmul_gflops']}) "
         f"| {p['achieved_gflops']} | {ref['achieved_gflops']} |",
         "",
-        "| seed | test accuracy | wrong | best epoch (validation accuracy) | training time |",
-        "|---:|---:|---:|---|---:|",
+        f"bfloat16 arithmetic in hardware (AMX or AVX512-BF16): {'yes' if r['bf16_native'] else 'no'}.",
+        "",
+        "| variant | test accuracy: median (min-max) | training time (median) | ratio to reference: wall, CPU |",
+        "|---|---:|---:|---|",
     ]
-    for run in p["seeds"]:
+    for name, v in r["variants"].items():
+        a = v["test_accuracy"]
         lines.append(
-            f"| {run['seed']} | {run['test_accuracy']:.2%} | {run['misclassified']} "
-            f"| {run['best_epoch']} of {run['epochs_run']} ({run['best_epoch_val_accuracy']:.2%}) "
-            f"| {run['train_time_s']:.0f} s |"
+            f"| {name} | {a['median']:.2%} ({a['min']:.2%}-{a['max']:.2%}) | {v['train_time_s']:.1f} s "
+            f"| {v['train_time_ratio']:.3f}, {v['process_cpu_ratio']:.3f} |"
         )
+    for name, v in r["variants"].items():
+        overrides = " ".join(f"`{key}={value}`" for key, value in v["overrides"].items()) or "none"
+        lines += [
+            "",
+            f"Seeds of {name} (overrides: {overrides}):",
+            "",
+            "| seed | test accuracy | wrong | best epoch (validation accuracy) | training time |",
+            "|---:|---:|---:|---|---:|",
+        ]
+        for run in v["seeds"]:
+            lines.append(
+                f"| {run['seed']} | {run['test_accuracy']:.2%} | {run['misclassified']} "
+                f"| {run['best_epoch']} of {run['epochs_run']} ({run['best_epoch_val_accuracy']:.2%}) "
+                f"| {run['train_time_s']:.1f} s |"
+            )
     lines += [
         "",
         "| stage | wall time (s) | process start-up (s) | peak memory (MB) | runs |",
@@ -286,9 +360,11 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
     lines += [
         "",
-        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5`: "
-        f"{p['inference_images_per_s']} images/s in batches of 1000; one image: "
-        f"{p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms p99.",
+        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5` through its compiled "
+        f"forward pass (the path of tools.predict, tools.serve and evaluate): {p['inference_images_per_s']} "
+        f"images/s in batches of 1000; one image: {p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms "
+        f"p99. Against Keras's predict(): the same digit for {p['predict_same_digit']} of {p['test_images']} "
+        f"test images, probabilities within {p['predict_max_abs_diff']:.1e}.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -139,7 +139,7 @@ def main() -> None:
     model = model_file.load_model(common.MODEL_PATH)
     images, one_hot = common.load_processed("test")
     labels = one_hot.argmax(axis=1)
-    probs = model.predict(images, batch_size=p.batch_size, verbose=0)
+    probs = model_file.Classifier(model)(images, p.batch_size)
     metrics, cm, per_digit = score(labels, probs)
     common.write_json(common.EVAL_METRICS_PATH, metrics)
     write_csv(per_digit, common.CLASSIFICATION_REPORT_PATH)

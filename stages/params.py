@@ -134,6 +134,10 @@ class Train(Section):
         description="training processes on this machine, joined by TensorFlow's "
         "MultiWorkerMirroredStrategy into one run (1: a plain process)",
     )
+    precision: Literal["float32", "mixed_bfloat16"] = Field(
+        description="training arithmetic: float32, or mixed_bfloat16 (bfloat16 compute, float32 weights; fast "
+        "only where the CPU has AMX or AVX512-BF16). The saved model computes in float32 either way"
+    )
     learning_rate: float = Field(
         gt=0, le=1, description="Adam's peak learning rate, reached after the warm-up, then cosine decay to 0"
     )

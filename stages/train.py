@@ -3,7 +3,8 @@
 Reads: data/processed/{train,val}.npz and params.yaml `train`. With `train.workers` > 1 it starts that many
        copies of itself as one MultiWorkerMirroredStrategy cluster on localhost (stages/workers.py); worker 0,
        the chief, alone writes.
-Writes: models/model.h5 (HDF5; `keras.models.load_model` loads it with no custom objects); through
+Writes: models/model.h5 (HDF5, float32 whatever `train.precision` trained it; `keras.models.load_model` loads
+        it with no custom objects); through
         dvclive, metrics/train/: per-epoch loss and accuracy for train and validation under plots/metrics/
         (DVC plots data) and metrics.json (last epoch, epochs run, the best epoch (counted from 1) and its
         validation accuracy, training wall time); and metrics/train/environment.json (CPU, instruction sets,
@@ -70,7 +71,8 @@ def build_model(p: params.Train) -> keras.Model:
             *norm_relu(),
             keras.layers.Dropout(p.model.dense_dropout),
         ]
-    layers.append(keras.layers.Dense(common.NUM_CLASSES, activation="softmax", name="digit"))
+    # float32 whatever train.precision says: a softmax and its loss in bfloat16 lose the small probabilities
+    layers.append(keras.layers.Dense(common.NUM_CLASSES, activation="softmax", name="digit", dtype="float32"))
     try:
         return keras.Sequential(layers, name="mnist_cnn")
     except ValueError as exc:
@@ -78,6 +80,17 @@ def build_model(p: params.Train) -> keras.Model:
             f"train.model cannot be built ({str(exc).splitlines()[0]}); the conv blocks shrink the 28x28 image "
             "to nothing: use fewer blocks, smaller kernel_size or strides, pool: false or padding: same"
         )
+
+
+def float32_copy(p: params.Train, model: keras.Model) -> keras.Model:
+    """The trained model as a float32 one, for saving: under mixed_bfloat16 its weights are float32 already, but
+    its layers would compute in bfloat16 wherever the .h5 is loaded (slow on a CPU without AMX, and less exact)."""
+    if p.precision == "float32":
+        return model
+    keras.mixed_precision.set_dtype_policy("float32")
+    copy = build_model(p)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def augmentation_layers(p: params.Train) -> list[keras.layers.Layer]:
@@ -165,6 +178,7 @@ def main() -> None:
     cluster, chief = workers.in_cluster(), workers.is_chief()
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if cluster else tf.distribute.get_strategy()
     seed_everything(p.seed, p.deterministic)
+    keras.mixed_precision.set_dtype_policy(p.precision)
     train_x, train_y = common.load_processed("train")
     val_x, val_y = common.load_processed("val")
     with strategy.scope():
@@ -205,7 +219,7 @@ def main() -> None:
         live.summary["best_epoch"] = early_stopping.best_epoch + 1
         live.summary["best_epoch_val_accuracy"] = float(history.history["val_accuracy"][early_stopping.best_epoch])
     with common.atomic_path(common.MODEL_PATH) as tmp:
-        model.save(tmp, include_optimizer=False)
+        float32_copy(p, model).save(tmp, include_optimizer=False)
     common.write_json(common.ENVIRONMENT_PATH, environment.describe())
     print(
         f"saved {common.MODEL_PATH.relative_to(common.ROOT)}; best epoch {live.summary['best_epoch']}, "

@@ -14,6 +14,7 @@ TRAIN = {
     "epochs": 6,
     "batch_size": 32,
     "workers": 1,
+    "precision": "float32",
     "learning_rate": 0.01,
     "warmup_epochs": 0,
     "label_smoothing": 0.0,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import common, params, preprocess, train
+from stages import common, model_file, params, preprocess, train
 from tests.param_edits import changed
 from tools import synthetic
 
@@ -128,6 +128,23 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
     shifted = np.roll(test_x, 1, axis=2)
     same = (reloaded.predict(shifted, verbose=0).argmax(1) == test_y.argmax(1)).mean()
     assert same > 0.9, "a one-pixel shift keeps the prediction"
+    compiled = model_file.Classifier(reloaded)(test_x, batch_size=7)
+    np.testing.assert_allclose(compiled, reloaded.predict(test_x, verbose=0), atol=1e-5)
+    assert (compiled.argmax(1) == reloaded.predict(test_x, verbose=0).argmax(1)).all()
+
+
+def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):
+    p = changed(train_params, precision="mixed_bfloat16")
+    keras.mixed_precision.set_dtype_policy(p.precision)
+    try:
+        model = train.build_model(p)
+        assert model.layers[0].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
+        saved = train.float32_copy(p, model)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert {layer.compute_dtype for layer in saved.layers} == {"float32"}
+    for original, copied in zip(model.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(original, copied)
 
 
 def test_augmentation_moves_pixels_in_training_only(train_params):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stages import model_file, preprocess, train
 from stages import params as P
-from stages import preprocess, train
 from tests.param_edits import changed
 from tests.real_mnist import needs_real_mnist, real_mnist
 from tools import predict
@@ -60,7 +60,9 @@ def test_user_forms_are_classified_like_the_originals(model_and_digits, tmp_path
     for form, paths in files.items():
         inputs, failures = predict.load_inputs(paths)
         assert not failures, failures[:3]
-        predicted = np.array([p.ranked()[0][0] for p in predict.predict(model, inputs, batch_size=256)])
+        predicted = np.array(
+            [p.ranked()[0][0] for p in predict.predict(model_file.Classifier(model), inputs, batch_size=256)]
+        )
         agreement = (predicted == reference).mean()
         assert agreement >= 0.97, f"{form}: {agreement:.1%} agree with the original arrays"
 

@@ -176,7 +176,7 @@ def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: boo
         [sys.executable, "-m", "bench.reference", "--root", str(root), "--epochs", "1" if quick else "15"], root, env
     )
     results["evaluate"] = median_of([measure(stage("evaluate"), root, env) for _ in range(repeats)])
-    for name in common.STAGES:
+    for name in results:
         results[name].pop("stdout", None)
         results[name]["startup_s"] = round(
             statistics.median(
@@ -355,7 +355,7 @@ def markdown(r: dict) -> str:
         "| stage | wall time (s) | process start-up (s) | peak memory (MB) | runs |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name in common.STAGES:
+    for name in r["stages"]:
         s = r["stages"][name]
         lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
     lines += [

@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS_PATH = ROOT / "params.yaml"
 
+PARAMS_CHECKED = ROOT / "data" / "params.ok"  # the params stage's mark: params.yaml passed every check
 RAW_DIR = ROOT / "data" / "raw"
 PROCESSED_DIR = ROOT / "data" / "processed"
 MODEL_PATH = ROOT / "models" / "model.h5"
@@ -44,7 +45,7 @@ RAW_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-STAGES = ("fetch", "preprocess", "train", "evaluate")  # in dvc.yaml's order, each stages/<name>.py
+STAGES = ("params", "fetch", "preprocess", "train", "evaluate")  # in dvc.yaml's order, each stages/<name>.py
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 

@@ -1,4 +1,4 @@
-"""The parameters in params.yaml, described once: one pydantic model per stage's section.
+"""The parameters in params.yaml, described once: one pydantic model per stage's section; and the params stage.
 
 Each field carries its type, its range and its meaning. From this one description come the checks a stage
 runs when it reads its section (a wrong or unknown key is one line that names it and the `dvc exp run -S`
@@ -7,6 +7,12 @@ Adding a parameter is one field here plus its use:
 
     python -m stages.params --write-schema   # after changing a model: rewrite params.schema.json
     python -m stages.params --table          # the README's parameter table, as Markdown
+
+The params stage (`python -m stages.params --check`, first in dvc.yaml) checks every section before any other
+stage runs. DVC deletes a stage's outputs before it starts the stage's command, so a bad value refused by the
+stage that reads it would already have cost that stage's earlier outputs; refused here, it costs none.
+Reads: params.yaml (all sections). Writes: data/params.ok, a mark with the same bytes on every run, which
+fetch depends on: a change that passes the check reruns only the stages whose own section changed.
 """
 
 from __future__ import annotations
@@ -330,7 +336,11 @@ def main(argv: list[str] | None = None) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write-schema", action="store_true", help=f"rewrite {SCHEMA_PATH.name}")
     group.add_argument("--table", action="store_true", help="print the README's parameter table")
-    group.add_argument("--check", action="store_true", help="check every section of params.yaml")
+    group.add_argument(
+        "--check",
+        action="store_true",
+        help=f"check every section of params.yaml, then write {common.PARAMS_CHECKED.name} (the params stage)",
+    )
     args = parser.parse_args(argv)
     if args.write_schema:
         common.write_text(SCHEMA_PATH, json.dumps(schema(), indent=2) + "\n")
@@ -340,6 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         for model in SECTIONS.values():
             load(model)
+        common.write_text(common.PARAMS_CHECKED, "params.yaml passed every check of stages/params.py\n")
         print("params.yaml is valid")
 
 

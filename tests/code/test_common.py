@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from stages import common
+from stages import common, params
 
 
 def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):
@@ -38,6 +38,9 @@ def test_dvc_yaml_declares_the_outputs_and_inputs_that_the_stages_write_and_read
     def rel(*paths):
         return {path.relative_to(common.ROOT).as_posix() for path in paths}
 
+    assert declared(stages["params"]) == rel(common.PARAMS_CHECKED)
+    assert stages["params"]["params"] == list(params.SECTIONS), "the params stage checks every section"
+    assert rel(common.PARAMS_CHECKED) <= set(stages["fetch"]["deps"]), "it runs before every other stage"
     assert declared(stages["fetch"]) == rel(common.RAW_DIR)
     assert declared(stages["preprocess"]) == rel(common.PROCESSED_DIR)
     assert declared(stages["train"]) == rel(
@@ -56,4 +59,5 @@ def test_dvc_yaml_declares_the_outputs_and_inputs_that_the_stages_write_and_read
     assert rel(common.MODEL_PATH, common.processed_path("test"), common.HISTORY_DIR) <= set(stages["evaluate"]["deps"])
     for name, stage in stages.items():
         assert {"stages/common.py", "stages/params.py", f"stages/{name}.py"} <= set(stage["deps"]), name
-        assert stage["params"] == [name], "each stage declares exactly its own section"
+    for name in params.SECTIONS:
+        assert stages[name]["params"] == [name], "each stage after params declares exactly its own section"

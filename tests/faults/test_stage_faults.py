@@ -1,7 +1,10 @@
-"""Faults, with real processes on tiny data: a `dvc repro` killed with SIGKILL leaves no stage running, and a
-full disk (a real ENOSPC from the kernel, written through /dev/full) is one line that names the file and the
-fix, leaves nothing half-written, and the next `dvc repro` finishes clean."""
+"""Faults, with real processes on tiny data: a `dvc repro` killed with SIGKILL leaves no stage running; a bad
+parameter of any kind, given to `dvc repro` or `dvc exp run -S`, costs no earlier output; and a full disk (a
+real ENOSPC from the kernel, written through /dev/full) or a read-only output folder (a read-only mount) is
+one line that names the file and the fix, leaves nothing half-written, and the next `dvc repro` finishes
+clean."""
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -48,17 +51,98 @@ def test_a_killed_dvc_repro_takes_its_running_stage_with_it(project):
     assert json.loads(project.dvc("status", "--json")) == {}
 
 
-def test_a_full_disk_is_one_line_and_leaves_the_good_output_in_place(project):
-    metrics = project.root / common.EVAL_METRICS_PATH.relative_to(common.ROOT)
-    before = metrics.read_text()
-    tmp = metrics.with_name(f".tmp-{metrics.name}")
+OUTPUT_DIRS = ("data", "models", "metrics", "plots")
+# One bad value of each kind, in each stage's section: out of range, of the wrong type, an unknown key, a
+# missing entry, a wrong choice; each with the start of the one line that names it.
+BAD_PARAMS = [
+    ("fetch", {"timeout_s": -1}, "fetch.timeout_s must be a number > 0"),
+    ("preprocess", {"val_fraction": "a tenth"}, "preprocess.val_fraction must be a number"),
+    ("train", {"learning_rate": -1}, "train.learning_rate must be a number > 0 and <= 1, got -1"),
+    ("train", {"model.widht": 2}, "unknown parameter train.model.widht"),
+    ("train", {"early_stopping.monitor": "max"}, "train.early_stopping.monitor must be one of"),
+    ("evaluate", {"batch_size": 0}, "evaluate.batch_size must be an integer >= 1"),
+]
+
+
+def outputs(project) -> dict[str, str]:
+    """Every stage output in the workspace (but the params stage's mark), as path -> SHA-256 of its bytes."""
+    return {
+        path.relative_to(project.root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in OUTPUT_DIRS
+        for path in sorted((project.root / folder).rglob("*"))
+        if path.is_file() and path != project.root / common.PARAMS_CHECKED.relative_to(common.ROOT)
+    }
+
+
+@pytest.mark.parametrize(("section", "values", "expected"), BAD_PARAMS, ids=lambda v: str(v)[:30])
+def test_a_bad_param_leaves_every_earlier_output_in_place(project, section, values, expected):
+    before = outputs(project)
+    params_yaml = (project.root / "params.yaml").read_text()
+    project.edit_params(section, **values)
+    failed = project.run(sys.executable, "-m", "dvc", "repro", check=False)
+    assert failed.returncode != 0
+    error = next(line for line in failed.stderr.splitlines() if line.startswith("error: "))
+    assert error.startswith(f"error: params.yaml: {expected}"), failed.stderr
+    assert outputs(project) == before, "DVC deleted no output of any stage: the params stage refused it first"
+    (project.root / "params.yaml").write_text(params_yaml)
+    project.dvc("repro")
+    assert outputs(project) == before
+    assert json.loads(project.dvc("status", "--json")) == {}
+
+
+def test_a_bad_param_given_to_dvc_exp_run_leaves_every_earlier_output_in_place(project):
+    before = outputs(project)
+    failed = project.run(sys.executable, "-m", "dvc", "exp", "run", "-S", "train.epochs=0", check=False)
+    assert failed.returncode != 0
+    assert "error: params.yaml: train.epochs must be an integer >= 1, got 0" in failed.stderr, failed.stderr
+    assert outputs(project) == before
+    project.run("git", "checkout", "--", "params.yaml")
+    project.dvc("repro")
+    assert json.loads(project.dvc("status", "--json")) == {}
+
+
+@pytest.mark.parametrize(
+    ("stage", "output"),
+    [("preprocess", common.processed_path("train")), ("evaluate", common.EVAL_METRICS_PATH)],
+    ids=["preprocess", "evaluate"],
+)
+def test_a_full_disk_is_one_line_and_leaves_the_good_output_in_place(project, stage, output):
+    target = project.root / output.relative_to(common.ROOT)
+    before = target.read_bytes()
+    tmp = target.with_name(f".tmp-{target.name}")
     tmp.symlink_to("/dev/full")  # the stage's temporary file: every write to it fails with ENOSPC
-    result = project.run(sys.executable, "-m", "stages.evaluate", check=False)
+    result = project.run(sys.executable, "-m", f"stages.{stage}", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: No space left on device: {metrics}; free some disk space and run it again"
+        f"error: No space left on device: {target}; free some disk space and run it again"
     )
-    assert metrics.read_text() == before, "the earlier output is untouched"
+    assert target.read_bytes() == before, "the earlier output is untouched"
     assert not tmp.exists() and not tmp.is_symlink(), "nothing half-written is left"
     project.dvc("repro")
+    assert json.loads(project.dvc("status", "--json")) == {}
+
+
+@pytest.fixture
+def read_only_plots(project):
+    """plots/ as a read-only bind mount of itself (root ignores file modes, so chmod would not do)."""
+    plots = project.root / common.PLOTS_DIR.relative_to(common.ROOT)
+    mounted = subprocess.run(["mount", "--bind", str(plots), str(plots)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"needs a bind mount (root in a namespace that allows it): {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(plots)], check=True, capture_output=True)
+        yield plots
+    finally:
+        subprocess.run(["umount", str(plots)], check=True)
+
+
+def test_a_read_only_output_folder_is_one_line_and_leaves_every_output_in_place(project, read_only_plots):
+    before = outputs(project)
+    result = project.run(sys.executable, "-m", "stages.evaluate", check=False)
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: Read-only file system: {read_only_plots}/"), result.stderr
+    assert error.endswith("; make it writable, or work in a writable clone")
+    assert outputs(project) == before, "evaluate wrote nothing anywhere, metrics/evaluate.json included"
+    assert not list(read_only_plots.glob(".tmp-*"))
     assert json.loads(project.dvc("status", "--json")) == {}

@@ -81,18 +81,19 @@ def test_same_params_give_the_same_results(project):
     assert results() == before
 
 
-def test_a_train_param_reruns_only_train_and_evaluate(project):
+def test_a_train_param_reruns_only_the_params_check_train_and_evaluate(project):
     project.edit_params("train", epochs=1)
     output = project.dvc("repro")
-    assert ran_stages(output) == {"train", "evaluate"}, output
+    assert ran_stages(output) == {"params", "train", "evaluate"}, output
+    assert "Stage 'fetch' didn't change, skipping" in output, "the params stage's mark is the same after a change"
     assert json.loads((project.root / "metrics" / "train" / "metrics.json").read_text())["epochs_run"] == 1
 
 
-def test_an_evaluate_param_reruns_only_evaluate(project):
+def test_an_evaluate_param_reruns_only_the_params_check_and_evaluate(project):
     project.edit_params("evaluate", misclassified_shown=4)
     status = json.loads(project.dvc("status", "--json"))
-    assert set(status) == {"evaluate"}, status
-    assert ran_stages(project.dvc("repro")) == {"evaluate"}
+    assert set(status) == {"params", "evaluate"}, status
+    assert ran_stages(project.dvc("repro")) == {"params", "evaluate"}
 
 
 def test_a_bad_param_fails_with_one_clear_line(project):

@@ -83,7 +83,7 @@ def test_a_fresh_clone_passes_the_lock_check_and_a_stale_lock_fails_it(origin, t
     lines = stale.stderr.strip().splitlines()
     assert {line.split("'")[1] for line in lines} == set(STAGES), lines
     assert lines[0] == (
-        "error: dvc.lock is stale for stage 'fetch': stages/common.py modified; "
+        "error: dvc.lock is stale for stage 'params': stages/common.py modified; "
         "run `dvc repro` and commit dvc.lock with metrics/ and plots/"
     )
     clone.run("git", "checkout", "--", "stages/common.py")
@@ -92,6 +92,8 @@ def test_a_fresh_clone_passes_the_lock_check_and_a_stale_lock_fails_it(origin, t
     clone.run("git", "add", "plots/old.png")
     stale = clone.run(*check, check=False).stderr.strip().splitlines()
     assert stale == [
+        "error: dvc.lock is stale for stage 'params': params.yaml evaluate.misclassified_shown modified; "
+        "run `dvc repro` and commit dvc.lock with metrics/ and plots/",
         "error: dvc.lock is stale for stage 'evaluate': params.yaml evaluate.misclassified_shown modified; "
         "run `dvc repro` and commit dvc.lock with metrics/ and plots/",
         "error: plots/old.png is tracked by git but no stage in dvc.yaml writes it; "

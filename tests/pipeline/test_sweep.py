@@ -174,7 +174,7 @@ def test_each_worker_ran_its_share_and_neither_ran_fetch_or_preprocess(machines)
         assert f"pushed {', '.join(sorted(SHARES[k]))} to origin" in outputs[k]
         for name in SHARES[k]:
             log = worker.dvc("queue", "logs", name)
-            assert ran_stages(log) == {"train", "evaluate"}, log
+            assert ran_stages(log) == {"params", "train", "evaluate"}, log
             assert "Stage 'preprocess' didn't change, skipping" in log
 
 

@@ -39,6 +39,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from stages import common, environment
 from tools import profiles, synthetic
@@ -97,7 +98,9 @@ def make_copy(root: Path, quick: bool) -> dict:
 
 
 def stage(name: str) -> list[str]:
-    return [sys.executable, "-m", f"stages.{name}"]
+    """The stage's command as dvc.yaml gives it, run with this Python."""
+    _, *args = yaml.safe_load((common.ROOT / "dvc.yaml").read_text())["stages"][name]["cmd"].split()
+    return [sys.executable, *args]
 
 
 def variants(isa: list[str]) -> dict[str, dict[str, object]]:
@@ -164,10 +167,12 @@ def spread(values: list[float]) -> dict:
 
 def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: bool) -> dict:
     results = {}
-    for name in ("fetch", "preprocess"):
+    outputs = {"fetch": common.RAW_DIR, "preprocess": common.PROCESSED_DIR}
+    for name in ("params", *outputs):
         runs = []
         for _ in range(repeats):
-            shutil.rmtree(root / "data" / ("raw" if name == "fetch" else "processed"), ignore_errors=True)
+            if name in outputs:
+                shutil.rmtree(root / outputs[name].relative_to(common.ROOT), ignore_errors=True)
             runs.append(measure(stage(name), root, env))
         results[name] = median_of(runs)
     trained = train_variants(root, env, seeds, quick)

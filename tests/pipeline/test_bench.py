@@ -18,7 +18,7 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "results.json").read_text())
     assert figures["quick"] is True
-    assert set(figures["stages"]) == {"fetch", "preprocess", "train", "evaluate"}
+    assert set(figures["stages"]) == set(common.STAGES)
     for name, stage in figures["stages"].items():
         assert stage["wall_s"] > 0 and stage["peak_mb"] > 10 and stage["startup_s"] > 0, name
     assert figures["reference"]["epochs"] == 1 and 0 <= figures["reference"]["test_accuracy"] <= 1

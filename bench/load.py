@@ -7,7 +7,8 @@ Starts the real server (`python -m tools.serve --port 0 --model MODEL`) and driv
 client threads on this machine, each with its own keep-alive connection (http.client), so the figures include
 the clients' own CPU time on the same cores. For each --clients level it sends --requests uploads of a 28x28
 PNG digit and measures requests per second, median and p99 latency, errors (any answer but 200, or a failed
-connection) and the server's peak resident memory (VmHWM in /proc/PID/status, reset before each level).
+connection), the server's peak resident memory (VmHWM in /proc/PID/status, reset before each level) and the
+CPU time per request of the server and of the clients (the work a request costs, apart from waiting).
 Then two floods, each of 20 concurrent uploads: 7000x7000 RGBA PNGs (49 megapixels, 196 MB each decoded: refused
 from their header, 400) and images at the pixel limit (decoded a few at a time); the peak memory of each.
 Each level and flood is run --runs times on the same server and the median of each figure is reported.
@@ -32,6 +33,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import psutil
 from PIL import Image
 
 from stages import common, environment
@@ -99,6 +101,11 @@ class Server:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         return round(int(status.split(f"{field}:")[1].split()[0]) / 1024, 1)
 
+    def cpu_s(self) -> float:
+        """The server's CPU time so far, user and system, in seconds."""
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
     def reset_peak_memory(self) -> None:
         """Writing 5 to clear_refs resets VmHWM to the current resident size (Linux 4.0+)."""
         Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
@@ -145,7 +152,9 @@ def level(server: Server, clients: int, total: int) -> dict:
     """One load level: warm the connections up, reset the peak memory, then time `total` small uploads."""
     drive(server, small_digit(), clients, clients)
     server.reset_peak_memory()
+    server_cpu, client_cpu = server.cpu_s(), time.process_time()
     results, wall = drive(server, small_digit(), clients, total)
+    server_cpu, client_cpu = server.cpu_s() - server_cpu, time.process_time() - client_cpu
     latencies = np.array([seconds for seconds, _ in results]) * 1000
     return {
         "clients": clients,
@@ -155,6 +164,8 @@ def level(server: Server, clients: int, total: int) -> dict:
         "p99_ms": round(float(np.percentile(latencies, 99)), 1),
         "errors": sum(status != 200 for _, status in results),
         "peak_mb": server.memory_mb(),
+        "server_cpu_ms": round(1000 * server_cpu / len(results), 2),
+        "client_cpu_ms": round(1000 * client_cpu / len(results), 2),
     }
 
 
@@ -222,13 +233,14 @@ def markdown(r: dict) -> str:
         f"({r['server']['threads']} worker threads, {r['server']['decode_slots']} decode slots), clients on the "
         f"same machine; median of {r['runs']} runs{' (quick: figures meaningless)' if r['quick'] else ''}.",
         "",
-        "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) "
+        "| CPU per request: server, clients (ms) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, f in r["levels"].items():
         lines.append(
             f"| {n} | {f['requests']} | {f['requests_per_s']} | {f['median_ms']} | {f['p99_ms']} "
-            f"| {f['errors']} | {f['peak_mb']:.0f} |"
+            f"| {f['errors']} | {f['peak_mb']:.0f} | {f['server_cpu_ms']}, {f['client_cpu_ms']} |"
         )
     lines += [
         "",

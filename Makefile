@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: help setup repro push test test-fast lint format check-lock browser-deps review exp-show exp-fast sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv
+.PHONY: help setup repro push verify-cache test test-fast lint format check-lock browser-deps review exp-show exp-fast sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv
 
 .DEFAULT_GOAL := help
 
@@ -36,6 +36,10 @@ repro: setup
 # (so a teammate's `dvc pull` or `dvc repro --pull` restores every run pushed here instead of training again)
 push: setup
 	python -m tools.push
+
+# Rehash every file in DVC's cache; a damaged one is named and removed, so that `dvc pull` or `dvc repro` restores it
+verify-cache: setup
+	python -m tools.verify_cache
 
 # Run the whole test suite (what CI runs)
 test: setup

@@ -7,6 +7,7 @@ Usage: python -m tools.push [-r REMOTE]   (`make push`; default: the project's d
 git (`cache: false`), not in DVC's cache. Without them a teammate's `dvc repro --pull` finds a record for
 params nobody committed (an experiment's, say) yet cannot restore it, and trains again. This pushes those
 files too, through DVC's own API, so that every run pushed here is restored elsewhere instead of rerun.
+First it rehashes DVC's cache (tools.verify_cache) and pushes nothing if a file there is damaged.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import sys
 
 from stages import common
+from tools import verify_cache
 
 
 def push(remote: str | None) -> tuple[int, int]:
@@ -42,7 +44,9 @@ def push(remote: str | None) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-r", "--remote", help="DVC remote to push to (default: the project's default remote)")
-    pushed, runs = push(parser.parse_args(argv).remote)
+    remote = parser.parse_args(argv).remote
+    verify_cache.verify(common.ROOT)  # a damaged cache file would be uploaded under its good name
+    pushed, runs = push(remote)
     print(f"{pushed} files pushed; {runs} stage runs in the run cache")
 
 

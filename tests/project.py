@@ -30,6 +30,7 @@ class Project:
             **os.environ,
             "MNIST_MIRROR": str(mirror),
             "DVC_NO_ANALYTICS": "1",
+            "COLUMNS": "1000",  # DVC wraps its tables at 80 columns off a terminal: a long temporary path broke in two
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         }
         if home:

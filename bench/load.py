@@ -10,7 +10,7 @@ PNG digit and measures requests per second, median and p99 latency, errors (any 
 connection), the server's peak resident memory (VmHWM in /proc/PID/status, reset before each level) and the
 CPU time per request of the server and of the clients (the work a request costs, apart from waiting).
 Then two floods, each of 20 concurrent uploads: 7000x7000 RGBA PNGs (49 megapixels, 196 MB each decoded: refused
-from their header, 400) and images at the pixel limit (decoded a few at a time); the peak memory of each.
+from their header, 400) and images at the pixel limit (decoded one at a time); the peak memory of each.
 Each level and flood is run --runs times on the same server and the median of each figure is reported.
 Writes OUT/load.json and OUT/load.md, naming the CPU: the figures hold for this machine only. --quick sends
 a handful of requests with small floods: it checks that the script works (the test suite uses it); its
@@ -210,7 +210,7 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
         "runs": runs,
         "idle_mb": idle_mb,
         "targets": TARGETS,
-        "server": {"threads": serve.THREADS, "decode_slots": serve.DECODE_SLOTS, "max_pixels": predict.MAX_PIXELS},
+        "server": {"threads": serve.THREADS, "max_pixels": predict.MAX_PIXELS},
         "levels": {n: {**medians(r), "runs": r} for n, r in levels.items()},
         "floods": {name: {**medians(r), "clients": flood_clients, "runs": r} for name, r in floods.items()},
     }
@@ -230,7 +230,7 @@ def markdown(r: dict) -> str:
     t, twenty = r["targets"], r["levels"].get("20")
     lines = [
         f"Load test of {r['date']} on {r['machine']}: `python -m tools.serve --model {r['model']}` "
-        f"({r['server']['threads']} worker threads, {r['server']['decode_slots']} decode slots), clients on the "
+        f"({r['server']['threads']} worker thread{'s' if r['server']['threads'] > 1 else ''}), clients on the "
         f"same machine; median of {r['runs']} runs{' (quick: figures meaningless)' if r['quick'] else ''}.",
         "",
         "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) "

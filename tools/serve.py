@@ -8,10 +8,10 @@ POST /api/predict  an image as a multipart upload (field `image`) or as JSON {"i
 A request over 2 MB gets 413; a missing, malformed, empty or too large image gets 400; each with a JSON
 `error` (a body over 8 MB is cut off by the server itself, with a plain-text 413).
 
-Served by waitress, a production WSGI server: a fixed pool of worker threads behind one I/O loop, so a slow
-or stalled client costs a socket, not a thread, and is disconnected after CLIENT_TIMEOUT_S of silence. At most
-DECODE_SLOTS images are decoded at once and each has at most predict.MAX_PIXELS pixels (checked from its
-header), so memory stays bounded whatever arrives; the model is called through its compiled forward pass.
+Served by waitress, a production WSGI server: one worker thread behind one I/O loop, so a slow or stalled
+client costs a socket, not a thread, and is disconnected after CLIENT_TIMEOUT_S of silence. The worker
+decodes one image at a time, of at most predict.MAX_PIXELS pixels (checked from its header), so memory stays
+bounded whatever arrives; the model is called through its compiled forward pass.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from stages import common, model_file
 from tools import predict
 
 MAX_BYTES = 2 * 1024 * 1024
-DECODE_SLOTS = 2  # images decoded at once (2 cores); each peaks near 170 MB at the pixel limit
-THREADS = 2  # worker threads, one per core: the work is CPU-bound and waitress reads each request before a
-# thread takes it, so more threads only contend for the GIL (tail latency at 100 clients doubled with 4)
+THREADS = 1  # worker threads. The work holds the GIL, and waitress reads each request before a worker takes it:
+# a second worker only contends for the GIL (on 2 cores it doubled the CPU time per request and cut requests/s
+# at 20 clients from about 330 to 170; docs/experiments.md, round 4). One image decoded at a time, too.
 CLIENT_TIMEOUT_S = 10  # a connection silent this long (say, stalled mid-headers) is closed
 MAX_CONNECTIONS = 250  # open connections at once; more wait in the listen backlog
 PAGE = Path(__file__).with_name("static") / "draw.html"
@@ -64,8 +64,7 @@ def create_app(model) -> Flask:
     app = Flask(__name__)
     forward = model_file.Classifier(model)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
-    model_lock = threading.Lock()  # one prediction at a time: Keras models are not built for concurrent calls
-    decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+    one_at_a_time = threading.Lock()  # one image decoded and classified at a time, whatever WSGI server runs this
 
     @app.get("/")
     def page():
@@ -75,12 +74,11 @@ def create_app(model) -> Flask:
     def predict_digit():
         try:
             data = image_bytes_from_request()
-            with decode_slots:
+            with one_at_a_time:
                 digit = predict.mnist_normalise(predict.read_image(data))
+                result = predict.Prediction("upload", forward(digit[np.newaxis, ..., np.newaxis])[0]).as_dict()
         except predict.InputError as exc:
             return jsonify(error=str(exc)), 400
-        with model_lock:
-            result = predict.Prediction("upload", forward(digit[np.newaxis, ..., np.newaxis])[0]).as_dict()
         return jsonify(digit=result["digit"], confidence=result["confidence"], probabilities=result["probabilities"])
 
     @app.errorhandler(HTTPException)

@@ -1,1 +1,24 @@
-"""The pipeline's stages: fetch -> preprocess -> train -> evaluate (see dvc.yaml)."""
+"""The pipeline's stages: params -> fetch -> preprocess -> train -> evaluate (see dvc.yaml).
+
+`python -m stages.<name>` imports this package first, before the stage's own imports, which take seconds
+(TensorFlow, matplotlib, scikit-learn). So here, a few milliseconds into its run and with nothing but the
+standard library loaded, a stage run by DVC (or a training worker) asks Linux to end it when its parent
+dies, however that dies: a `dvc repro` killed with SIGKILL takes its running stage with it, instead of
+leaving an orphan that writes on.
+"""
+
+import ctypes
+import os
+import signal
+
+MANAGED_BY = ("DVC_STAGE", "TF_CONFIG")  # set by DVC for a stage's command, and by the train stage for its workers
+
+
+def die_with_parent_when_managed() -> None:
+    """Under DVC or as a training worker, SIGTERM when the parent process dies (PR_SET_PDEATHSIG; Linux only)."""
+    libc = ctypes.CDLL(None)
+    if any(os.environ.get(name) for name in MANAGED_BY) and hasattr(libc, "prctl"):
+        libc.prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
+die_with_parent_when_managed()

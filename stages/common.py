@@ -7,11 +7,9 @@ good one belongs. The parameters are described in stages/params.py.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -94,21 +92,12 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-MANAGED_BY = ("DVC_STAGE", "TF_CONFIG")  # set by DVC for a stage's command, and by the train stage for its workers
 OS_ERROR_FIXES = {
     errno.ENOSPC: "free some disk space and run it again",
     errno.EROFS: "make it writable, or work in a writable clone",
     errno.EACCES: "make it writable, or work in a writable clone",
     errno.EPERM: "make it writable, or work in a writable clone",
 }
-
-
-def die_with_parent() -> None:
-    """Ask Linux to send this process SIGTERM when its parent dies, however it dies (Linux only): a `dvc repro`
-    killed with SIGKILL then takes its running stage with it, instead of leaving an orphan that writes on."""
-    libc = ctypes.CDLL(None)
-    if hasattr(libc, "prctl"):
-        libc.prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def os_error_line(exc: OSError) -> str:
@@ -118,9 +107,7 @@ def os_error_line(exc: OSError) -> str:
 
 def run(main: Callable[[], None]) -> int:
     """Run a stage's or a tool's main(): a UserError, or an OSError such as a full disk or a read-only folder,
-    becomes one line on stderr and exit code 1. Under DVC, or as a training worker, it dies with its parent."""
-    if any(os.environ.get(name) for name in MANAGED_BY):
-        die_with_parent()
+    becomes one line on stderr and exit code 1."""
     try:
         main()
     except UserError as exc:

@@ -20,7 +20,7 @@ import time
 
 from stages import common
 
-TF_CONFIG = "TF_CONFIG"  # one of common.MANAGED_BY: a worker dies with its launcher
+TF_CONFIG = "TF_CONFIG"  # one of stages.MANAGED_BY: a worker dies with its launcher
 POLL_S = 0.5
 STOP_GRACE_S = 10
 

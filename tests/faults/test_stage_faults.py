@@ -1,5 +1,6 @@
 """Faults, with real processes on tiny data: a `dvc repro` killed with SIGKILL leaves no stage running, whether
-it is training or downloading from a trickling HTTP mirror (and the next `dvc repro` leaves no temporary file);
+it is training, still importing TensorFlow, or downloading from a trickling HTTP mirror (and the next `dvc
+repro` leaves no temporary file);
 a bad parameter of any kind, given to `dvc repro` or `dvc exp run -S`, costs no earlier output; a full disk (a
 real ENOSPC from the kernel, written through /dev/full) or a read-only output folder (a read-only mount) is
 one line that names the file and the fix, leaves nothing half-written, and the next `dvc repro` finishes
@@ -63,6 +64,37 @@ def test_a_killed_dvc_repro_takes_its_running_stage_with_it(project):
     project.edit_params("train", epochs=2)
     project.dvc("repro")  # reruns train, or restores it from the run cache: either way the outputs are back
     assert (project.root / common.MODEL_PATH.relative_to(common.ROOT)).is_file()
+    assert json.loads(project.dvc("status", "--json")) == {}
+
+
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of `processes` that run on: neither gone nor dead and waiting to be reaped (a zombie: an orphan's new
+    parent may reap it late)."""
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
+
+
+def test_a_dvc_repro_killed_while_its_stage_is_still_importing_takes_the_stage_with_it(project):
+    """The window before a stage's own imports end (TensorFlow's: seconds): the stage must die with dvc there too."""
+    project.edit_params("train", epochs=1000)
+    repro = project.start(sys.executable, "-m", "dvc", "repro", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (training := stage_processes(project, "train")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert training, "the train stage started"
+    time.sleep(0.5)  # past its first milliseconds, well inside TensorFlow's import
+    repro.send_signal(signal.SIGKILL)
+    repro.wait()
+    # At once: an orphan would die too, but only seconds later, when its first line of output meets the pipe
+    # that dvc read (EPIPE), after its imports; until then it runs on.
+    time.sleep(1)
+    assert not still_running(training), "the train stage, killed during its imports, ran on as an orphan"
+    project.edit_params("train", epochs=2)
+    project.dvc("repro")
     assert json.loads(project.dvc("status", "--json")) == {}
 
 

@@ -10,15 +10,15 @@ leaving an orphan that writes on.
 import ctypes
 import os
 import signal
+import sys
 
 MANAGED_BY = ("DVC_STAGE", "TF_CONFIG")  # set by DVC for a stage's command, and by the train stage for its workers
 
 
 def die_with_parent_when_managed() -> None:
     """Under DVC or as a training worker, SIGTERM when the parent process dies (PR_SET_PDEATHSIG; Linux only)."""
-    libc = ctypes.CDLL(None)
-    if any(os.environ.get(name) for name in MANAGED_BY) and hasattr(libc, "prctl"):
-        libc.prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    if sys.platform.startswith("linux") and any(os.environ.get(name) for name in MANAGED_BY):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 die_with_parent_when_managed()

@@ -4,7 +4,7 @@ On one machine (`train.workers` > 1 and no TF_CONFIG set) the train stage become
 copies of itself as local processes, each with a TF_CONFIG naming the same free localhost ports and its own
 index, and waits. Worker 0 is the chief: it alone writes the model and the metrics. If any worker dies, the
 launcher stops the others at once and fails with one line (collective ops would otherwise wait forever), and
-the workers die with the launcher (common.run: PR_SET_PDEATHSIG), so a killed `dvc repro` leaves none behind.
+the workers die with the launcher (stages/__init__.py: PR_SET_PDEATHSIG), so a killed `dvc repro` leaves none behind.
 On several hosts, each host sets TF_CONFIG itself and runs the stage (README, "Scale out").
 """
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,15 +24,21 @@ import yaml
 
 from stages import common
 
+ENTRY = re.compile(r"[0-9a-f]{30}(\.dir)?")  # a cache file's name under its 2-hex folder; DVC's own
+# temporary files (.<token>.tmp, left by a killed pull or repro) are not entries and are skipped
 FIX = "restore them with `dvc pull` (or `dvc repro` where no remote holds them), then `dvc checkout --relink`"
 
 
 def cache_dir(root: Path) -> Path:
     """The folder DVC keeps its files in, by MD5 (.dvc/cache/files/md5 unless `dvc cache dir` moved it)."""
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
-        return Path(repo.cache.local.path)
+    try:
+        with Repo(str(root)) as repo:
+            return Path(repo.cache.local.path)
+    except DvcException as exc:
+        raise common.UserError(f"{root} is not a readable DVC project ({exc}); run this in a clone of it")
 
 
 def md5_of(path: Path) -> str:
@@ -46,7 +53,9 @@ def named_in_lock(root: Path, cache: Path) -> dict[str, str]:
     names = {}
     for stage in (lock or {}).get("stages", {}).values():
         for out in stage.get("outs", []):
-            md5, path = out.get("md5", ""), out["path"]
+            md5, path = out.get("md5"), out["path"]
+            if not md5:
+                continue
             names[md5.removesuffix(".dir")] = path
             manifest = cache / md5[:2] / md5[2:]
             if md5.endswith(".dir") and manifest.is_file():
@@ -66,6 +75,8 @@ def damaged(root: Path) -> list[tuple[str, Path]]:
     names = named_in_lock(root, cache)
     found = []
     for path in sorted(cache.glob("??/*")):
+        if not (ENTRY.fullmatch(path.name) and re.fullmatch("[0-9a-f]{2}", path.parent.name)):
+            continue
         expected = path.parent.name + path.name.removesuffix(".dir")
         if path.is_file() and md5_of(path) != expected:
             found.append((names.get(expected, f"cache entry {expected}"), path))
@@ -75,8 +86,14 @@ def damaged(root: Path) -> list[tuple[str, Path]]:
 def verify(root: Path) -> None:
     """Delete every damaged cache file, and then fail in one line that names what they held and the fix."""
     found = damaged(root)
-    for _, path in found:
-        path.unlink()
+    kept = []
+    for name, path in found:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            kept.append(f"{name} ({path}: {exc.strerror})")
+    if kept:
+        raise common.UserError(f"damaged in DVC's cache and not removable: {', '.join(kept)}; delete them, then {FIX}")
     if found:
         raise common.UserError(f"damaged in DVC's cache, removed: {', '.join(name for name, _ in found)}; {FIX}")
 

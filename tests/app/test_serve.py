@@ -129,7 +129,7 @@ def post_all(url: str, bodies: list[bytes]) -> list[requests.Response]:
 
 def test_a_flood_of_huge_uploads_keeps_the_server_memory_bounded(served):
     """10 concurrent 7000x7000 RGBA uploads (49 megapixels, 196 MB each decoded) are refused from their header;
-    8 concurrent uploads just under the pixel limit are decoded a few at a time."""
+    8 concurrent uploads just under the pixel limit are decoded one at a time."""
     url, process, _ = served
     rss_before = memory_mb(process.pid, "VmRSS")
     reset_peak_memory(process.pid)

@@ -89,8 +89,8 @@ def test_a_dvc_repro_killed_while_its_stage_is_still_importing_takes_the_stage_w
     time.sleep(0.5)  # past its first milliseconds, well inside TensorFlow's import
     repro.send_signal(signal.SIGKILL)
     repro.wait()
-    # At once: an orphan would die too, but only seconds later, when its first line of output meets the pipe
-    # that dvc read (EPIPE), after its imports; until then it runs on.
+    # At once: an orphan would end too, but only after its imports and a training run that early stopping
+    # cuts short; until then it runs on.
     time.sleep(1)
     assert not still_running(training), "the train stage, killed during its imports, ran on as an orphan"
     project.edit_params("train", epochs=2)

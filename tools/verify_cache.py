@@ -74,11 +74,9 @@ def damaged(root: Path) -> list[tuple[str, Path]]:
         return []
     names = named_in_lock(root, cache)
     found = []
-    for path in sorted(cache.glob("??/*")):
-        if not (ENTRY.fullmatch(path.name) and re.fullmatch("[0-9a-f]{2}", path.parent.name)):
-            continue
+    for path in sorted(cache.glob("[0-9a-f][0-9a-f]/*")):
         expected = path.parent.name + path.name.removesuffix(".dir")
-        if path.is_file() and md5_of(path) != expected:
+        if ENTRY.fullmatch(path.name) and path.is_file() and md5_of(path) != expected:
             found.append((names.get(expected, f"cache entry {expected}"), path))
     return found
 

@@ -31,6 +31,7 @@ class Project:
             "MNIST_MIRROR": str(mirror),
             "DVC_NO_ANALYTICS": "1",
             "COLUMNS": "1000",  # DVC wraps its tables at 80 columns off a terminal: a long temporary path broke in two
+            "SHELL": "/bin/sh",  # DVC runs a stage's command through $SHELL: the shell CI has, whatever the user's is
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         }
         if home:

@@ -58,6 +58,7 @@ def test_dvc_yaml_declares_the_outputs_and_inputs_that_the_stages_write_and_read
     assert rel(common.processed_path("train"), common.processed_path("val")) <= set(stages["train"]["deps"])
     assert rel(common.MODEL_PATH, common.processed_path("test"), common.HISTORY_DIR) <= set(stages["evaluate"]["deps"])
     for name, stage in stages.items():
+        assert stage["cmd"].startswith(f"exec python -m stages.{name}"), "no shell stays between DVC and the stage"
         assert {"stages/__init__.py", "stages/common.py", "stages/params.py", f"stages/{name}.py"} <= set(
             stage["deps"]
         ), name

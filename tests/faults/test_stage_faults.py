@@ -60,6 +60,19 @@ def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
     return running
 
 
+@contextlib.contextmanager
+def killed_at_the_end(processes: list[psutil.Process]):
+    """Kill whichever of `processes` still run once the block ends: an orphan left by a failed check would hold
+    DVC's lock on the module's project and fail every later test with it."""
+    try:
+        yield
+    finally:
+        for process in still_running(processes):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(processes, timeout=10)
+
+
 # Half a second in, the train stage is still importing TensorFlow (seconds); five seconds in, it is training.
 @pytest.mark.parametrize("kill_after_s", [0.5, 5], ids=["while-importing", "while-training"])
 def test_a_killed_dvc_repro_takes_its_running_stage_with_it(project, kill_after_s):
@@ -73,7 +86,8 @@ def test_a_killed_dvc_repro_takes_its_running_stage_with_it(project, kill_after_
     repro.send_signal(signal.SIGKILL)
     repro.wait()
     time.sleep(1)  # an orphan would run on for seconds, through its imports and training
-    assert not still_running(training), "the train stage died with dvc instead of running on as an orphan"
+    with killed_at_the_end(training):
+        assert not still_running(training), "the train stage died with dvc instead of running on as an orphan"
     project.edit_params("train", epochs=2)
     project.dvc("repro")  # reruns train, or restores it from the run cache: either way the outputs are back
     assert (project.root / common.MODEL_PATH.relative_to(common.ROOT)).is_file()
@@ -156,8 +170,9 @@ def test_a_dvc_repro_killed_mid_download_takes_fetch_with_it_and_the_next_one_le
         repro.send_signal(signal.SIGKILL)
         repro.wait()
         # At once: an orphan would finish its download (some 10 s on) and pass a longer wait.
-        gone, alive = psutil.wait_procs(fetching, timeout=5)
-        assert not alive, "the fetch stage died with dvc instead of downloading on as an orphan"
+        with killed_at_the_end(fetching):
+            gone, alive = psutil.wait_procs(fetching, timeout=5)
+            assert not alive, "the fetch stage died with dvc instead of downloading on as an orphan"
         assert not stage_processes(project, "fetch")
         half = [path.name for path in raw.iterdir() if not path.name.startswith(".tmp-")]
         assert half == [], "nothing half-downloaded lies in data/raw under a real file's name"

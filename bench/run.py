@@ -98,9 +98,9 @@ def make_copy(root: Path, quick: bool) -> dict:
 
 
 def stage(name: str) -> list[str]:
-    """The stage's command as dvc.yaml gives it, run with this Python."""
-    _, *args = yaml.safe_load((common.ROOT / "dvc.yaml").read_text())["stages"][name]["cmd"].split()
-    return [sys.executable, *args]
+    """The stage's command as dvc.yaml gives it (`exec python -m stages.NAME ...`), run with this Python."""
+    words = yaml.safe_load((common.ROOT / "dvc.yaml").read_text())["stages"][name]["cmd"].split()
+    return [sys.executable, *words[words.index("python") + 1 :]]
 
 
 def variants(isa: list[str]) -> dict[str, dict[str, object]]:

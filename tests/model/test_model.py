@@ -133,6 +133,31 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
     assert (compiled.argmax(1) == reloaded.predict(test_x, verbose=0).argmax(1)).all()
 
 
+def test_the_classifier_folds_batch_norm_into_the_layer_before_and_answers_as_predict(train_params):
+    model = train.build_model(train_params)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # statistics far from the initial ones (mean 0, variance 1, gamma 1, beta 0)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            channels = layer.gamma.shape
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 2, channels),
+                    rng.normal(0, 0.5, channels),
+                    rng.normal(0, 2, channels),
+                    rng.uniform(0.1, 4, channels),
+                ]
+            )
+    folded = model_file.batch_norm_folded(model)
+    assert count(model, keras.layers.BatchNormalization) > 0
+    assert count(folded, keras.layers.BatchNormalization) == 0
+    assert count(folded, keras.layers.Conv2D) == count(model, keras.layers.Conv2D)
+    x, _ = preprocess.to_model_inputs(*synthetic.digits(64, seed=5))
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(model_file.Classifier(model)(x, batch_size=16), expected, atol=1e-5)
+    unnormalised = train.build_model(changed(train_params, **{"model.batch_norm": False}))
+    assert model_file.batch_norm_folded(unnormalised).count_params() == unnormalised.count_params()
+
+
 def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):
     p = changed(train_params, precision="mixed_bfloat16")
     keras.mixed_precision.set_dtype_policy(p.precision)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import gc
 import logging
 import os
 import socket
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     app = create_app(model_file.load_model(args.model))
+    # The start-up's 400,000 objects (TensorFlow, Keras, the model) live as long as the server: out of the
+    # collector's sight, a full collection takes no 190 ms stall in the middle of a request.
+    gc.freeze()
     server = waitress.create_server(
         app,
         sockets=[sock],

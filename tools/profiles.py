@@ -12,9 +12,9 @@ import sys
 from stages import common
 
 PROFILES: dict[str, dict[str, object]] = {
-    # For quick experiments: half width, 2 epochs at batch 512 (fewer steps: each costs about 13 ms beyond its
-    # images here), a higher rate, no warm-up, and none of the regularisers a 2-epoch run does not need
-    # (augmentation, dense dropout, label smoothing). Chosen by validation accuracy: docs/experiments.md.
+    # For quick experiments: half width, 2 epochs at batch 512 with a higher rate, no warm-up, and none of the
+    # regularisers a 2-epoch run does not need (augmentation, dense dropout, label smoothing). Chosen by
+    # validation accuracy and CPU time: docs/experiments.md, rounds 2 and 4.
     "fast": {
         "train.model.width": 0.5,
         "train.epochs": 2,

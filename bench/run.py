@@ -17,7 +17,7 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
     their ratio (steadier on a machine whose cores come and go; the reference's process also scores the
     test set);
   - training images per second and achieved GFLOP/s (from counted FLOPs) against a large matmul's GFLOP/s;
-  - inference with the saved .h5 through the compiled forward pass the tools use: images per second in
+  - inference with the saved .h5 through the path the tools use (its forward pass in ONNX Runtime): images per second in
     batches of 1000, single-image latency (median, p99), and its agreement with Keras's predict().
 Writes OUT/results.json and OUT/results.md, both naming the CPU (model and instruction sets): the same
 params give other figures on another CPU. --quick runs tiny synthetic data for 1 epoch: it checks that
@@ -214,9 +214,10 @@ def noop_repro(root: Path, env: dict, repeats: int) -> float:
 
 
 def model_figures(root: Path, repeats: int) -> dict:
-    """Inference with the saved .h5 through the path tools.predict, tools.serve and evaluate take (its compiled
-    forward pass, model_file.Classifier): throughput in batches of 1000 and single-image latency, and how far
-    its answers are from Keras's predict() on the whole test set; the model's FLOPs; a large matmul's GFLOP/s."""
+    """Inference with the saved .h5 through the path tools.predict, tools.serve and evaluate take (its forward
+    pass converted to ONNX and run by ONNX Runtime, model_file.Classifier): throughput in batches of 1000 and
+    single-image latency, and how far its answers are from Keras's predict() on the whole test set; the model's
+    FLOPs; a large matmul's GFLOP/s."""
     import tensorflow as tf
 
     from bench.flops import forward_flops
@@ -365,8 +366,8 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
     lines += [
         "",
-        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5` through its compiled "
-        f"forward pass (the path of tools.predict, tools.serve and evaluate): {p['inference_images_per_s']} "
+        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5` through its forward "
+        f"pass in ONNX Runtime (the path of tools.predict, tools.serve and evaluate): {p['inference_images_per_s']} "
         f"images/s in batches of 1000; one image: {p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms "
         f"p99. Against Keras's predict(): the same digit for {p['predict_same_digit']} of {p['test_images']} "
         f"test images, probabilities within {p['predict_max_abs_diff']:.1e}.",

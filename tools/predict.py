@@ -248,7 +248,8 @@ def load_inputs(paths: list[Path]) -> tuple[list[tuple[str, np.ndarray]], list[t
 
 
 def predict(classify: model_file.Classifier, digits: list[tuple[str, np.ndarray]], batch_size: int) -> list[Prediction]:
-    """Each digit's prediction, through the model's compiled forward pass, `batch_size` images at a time."""
+    """Each digit's prediction, `batch_size` images at a time, through the model's forward pass in ONNX Runtime
+    (model_file.Classifier)."""
     if not digits:
         return []
     images = np.stack([d for _, d in digits])[..., np.newaxis]

@@ -11,7 +11,7 @@ A request over 2 MB gets 413; a missing, malformed, empty or too large image get
 Served by waitress, a production WSGI server: one worker thread behind one I/O loop, so a slow or stalled
 client costs a socket, not a thread, and is disconnected after CLIENT_TIMEOUT_S of silence. The worker
 decodes one image at a time, of at most predict.MAX_PIXELS pixels (checked from its header), so memory stays
-bounded whatever arrives; the model is called through its compiled forward pass.
+bounded whatever arrives; the model is called through its forward pass in ONNX Runtime (model_file.Classifier).
 """
 
 from __future__ import annotations

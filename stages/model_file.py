@@ -34,10 +34,10 @@ class Classifier:
     tools.serve and the benchmark all take. At load time each batch normalisation is folded into the layer
     before it (batch_norm_folded), the forward pass `model(x, training=False)` is traced and converted to an
     ONNX graph in memory (tf2onnx, about a second), and ONNX Runtime runs that graph on (N, 28, 28, 1) float32
-    batches: 1.8x the images per second of TensorFlow's own traced graph and a quarter of its time for one image
-    (docs/experiments.md, round 6), within 1e-6 of predict()'s probabilities. Nothing is written: the graph
-    comes from the .h5 each time, so it cannot drift from it. predict() itself builds a dataset and callbacks
-    on every call (about 60 ms for one image)."""
+    batches: 1.5-1.8x the images per second of TensorFlow's own traced graph and a fifth to a quarter of its
+    time for one image (docs/experiments.md, round 6), within 1e-6 of predict()'s probabilities. Nothing is
+    written: the graph comes from the .h5 each time, so it cannot drift from it. predict() itself builds a
+    dataset and callbacks on every call (about 60 ms for one image)."""
 
     def __init__(self, model):
         import onnxruntime

@@ -35,6 +35,8 @@ from tools.push import push as push_run_cache
 POLL_S = 3
 STALL_S = 60
 FINISHED = ("Success", "Failed")
+REMOVED = "Removed"
+GONE_POLLS = 3
 
 
 def reason(exc: Exception) -> str:
@@ -179,20 +181,27 @@ def workers_alive() -> bool:
 
 def wait(revs: set[str], jobs: int) -> dict[str, str]:
     """Wait until the queue's tasks `revs` have finished; return each one's name and final status. One look
-    at the queue can miss a task on its way from queued to running, so this waits for a final status.
+    at the queue can miss a task on its way from queued to running, so this waits for a final status; a task
+    absent from the queue for GONE_POLLS looks in a row was taken off it (`dvc queue remove`) and is "Removed".
     DVC does not restart a queue worker that died or never came up: when none has answered for STALL_S with
     tasks unfinished, this starts the workers once more, and fails naming the tasks if that does not help."""
     answered, restarted = time.monotonic(), False
+    names, absent = {rev: rev[:7] for rev in revs}, dict.fromkeys(revs, 0)
     while True:
         tasks = {task["rev"]: task for task in queue_status() if task["rev"] in revs}
-        if all(task["status"] in FINISHED for task in tasks.values()) and tasks.keys() == revs:
-            return {task["name"] or task["rev"][:7]: task["status"] for task in tasks.values()}
+        for rev in revs:
+            if rev in tasks:
+                absent[rev], names[rev] = 0, tasks[rev]["name"] or names[rev]
+            else:
+                absent[rev] += 1
+        if all(task["status"] in FINISHED for task in tasks.values()) and all(
+            absent[rev] >= GONE_POLLS for rev in revs - tasks.keys()
+        ):
+            return {names[rev]: tasks[rev]["status"] if rev in tasks else REMOVED for rev in revs}
         if workers_alive():
             answered = time.monotonic()
         elif time.monotonic() - answered > STALL_S:
-            unfinished = ", ".join(
-                task["name"] or rev[:7] for rev, task in tasks.items() if task["status"] not in FINISHED
-            )
+            unfinished = ", ".join(names[rev] for rev, task in tasks.items() if task["status"] not in FINISHED)
             if restarted:
                 raise common.UserError(
                     f"no DVC queue worker is running and {unfinished} did not finish; read why in "
@@ -225,14 +234,19 @@ def error_line(name: str) -> str:
 
 
 def report(states: dict[str, str]) -> None:
-    """One line for the finished experiments, one per failure with its stage's error; fail if any failed."""
-    failed = sorted(name for name, status in states.items() if status != "Success")
-    print(f"{len(states) - len(failed)} of {len(states)} experiments succeeded")
+    """One line for the finished experiments, one per failure with its stage's error, one naming those taken
+    off the queue; fail if any failed."""
+    removed = sorted(name for name, status in states.items() if status == REMOVED)
+    ran = {name: status for name, status in states.items() if status != REMOVED}
+    failed = sorted(name for name, status in ran.items() if status != "Success")
+    print(f"{len(ran) - len(failed)} of {len(ran)} experiments succeeded")
+    if removed:
+        print(f"taken off the queue before they ran (dvc queue remove): {', '.join(removed)}")
     for name in failed:
         print(f"{name} failed: {error_line(name)}", file=sys.stderr)
     if failed:
         raise common.UserError(
-            f"{len(failed)} of {len(states)} experiments failed: {', '.join(failed)}; "
+            f"{len(failed)} of {len(ran)} experiments failed: {', '.join(failed)}; "
             "the whole log of each: `dvc queue logs <name>`"
         )
 

@@ -37,3 +37,23 @@ def test_a_restarted_worker_that_finishes_the_task_ends_the_wait(queue, monkeypa
     monkeypatch.setattr(sweep, "start", restart)
     assert sweep.wait({task["rev"] for task in tasks}, jobs=1) == {"a": "Success", "b": "Failed"}
     assert state["starts"] == 1
+
+
+def test_a_task_taken_off_the_queue_ends_the_wait_as_removed_and_fails_nothing(queue, monkeypatch, capsys):
+    tasks, state = queue
+    state["alive"] = True
+    revs = {task["rev"] for task in tasks}
+    looks = []
+
+    def status():  # `dvc queue remove b` after two looks
+        looks.append(1)
+        assert len(looks) < 20, "the wait did not end after b was taken off the queue"
+        return tasks if len(looks) <= 2 else tasks[:1]
+
+    monkeypatch.setattr(sweep, "queue_status", status)
+    states = sweep.wait(revs, jobs=1)
+    assert states == {"a": "Success", "b": sweep.REMOVED}
+    sweep.report(states)
+    out = capsys.readouterr().out
+    assert "1 of 1 experiments succeeded" in out
+    assert "taken off the queue before they ran (dvc queue remove): b" in out

@@ -18,28 +18,29 @@ help:
 	@awk '/^# /{ if (!d) d = substr($$0, 3); next } /^[a-z][a-z-]*:/{ split($$0, t, ":"); \
 		if (d) printf "  make %-14s %s\n", t[1], d } { d = "" }' $(MAKEFILE_LIST)
 
-# Create .venv and install requirements.txt (every target that needs them runs this first)
+# Create .venv, install requirements.txt and this project's package, editable (every target runs this first)
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
-# Reproduce the pipeline on the real MNIST (dvc repro), then show the metrics
+# Reproduce the pipeline on the real MNIST (dvc repro), then the headline metrics against the last commit
 repro: setup
 	dvc repro
-	dvc metrics show
+	python -m tools.review --headline --base HEAD
 
 # Share your results: dvc push --run-cache, plus the metrics and plots that its run records name
 # (so a teammate's `dvc pull` or `dvc repro --pull` restores every run pushed here instead of training again)
 push: setup
-	python -m tools.push
+	python -m maintenance.push
 
 # Rehash every file in DVC's cache; a damaged one is named and removed, so that `dvc pull` or `dvc repro` restores it
 verify-cache: setup
-	python -m tools.verify_cache
+	python -m maintenance.verify_cache
 
 # Run the whole test suite (what CI runs)
 test: setup
@@ -62,7 +63,7 @@ format: setup
 # Check that dvc.lock matches the code, params, dvc.yaml, metrics/ and plots/ (before committing; CI runs it)
 # It fails naming the stage and the file. Fix: `dvc repro`, then commit dvc.lock, metrics/ and plots/.
 check-lock: setup
-	python -m tools.check_lock
+	python -m maintenance.check_lock
 
 # Install Chromium (Debian's package) and the Vega versions DVC's plots page asks for (the browser tests)
 browser-deps: setup

@@ -36,8 +36,8 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from stages import common, environment
-from tools import predict, serve
+from classifier import environment, files, paths, transform
+from tools import serve
 
 TARGETS = {"requests_per_s_at_20": 300, "p99_ms_at_20": 100, "errors": 0, "flood_peak_mb": 1536}
 FLOOD_CLIENTS = 20
@@ -84,7 +84,7 @@ class Server:
     def __init__(self, model: Path):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(model)],
-            cwd=common.ROOT,
+            cwd=paths.ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -193,7 +193,7 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
     try:
         idle_mb = server.memory_mb("VmRSS")
         flood_clients = 2 if quick else FLOOD_CLIENTS
-        at_limit = square_rgba(predict.MAX_SIDE)
+        at_limit = square_rgba(transform.MAX_SIDE)
         levels = {str(n): [level(server, n, max(total, n)) for _ in range(runs)] for n in clients}
         floods = {
             "huge_7000": [flood(server, square_rgba(HUGE_SIDE), flood_clients, 400) for _ in range(runs)],
@@ -210,7 +210,7 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
         "runs": runs,
         "idle_mb": idle_mb,
         "targets": TARGETS,
-        "server": {"threads": serve.THREADS, "max_pixels": predict.MAX_PIXELS},
+        "server": {"threads": serve.THREADS, "max_pixels": transform.MAX_PIXELS},
         "levels": {n: {**medians(r), "runs": r} for n, r in levels.items()},
         "floods": {name: {**medians(r), "clients": flood_clients, "runs": r} for name, r in floods.items()},
     }
@@ -219,7 +219,7 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
 def shown(path: Path) -> str:
     """The path relative to the project when it is inside it (models/model.h5), else as given."""
     resolved = path.resolve()
-    return str(resolved.relative_to(common.ROOT)) if resolved.is_relative_to(common.ROOT) else str(path)
+    return str(resolved.relative_to(paths.ROOT)) if resolved.is_relative_to(paths.ROOT) else str(path)
 
 
 def verdict(ok: bool) -> str:
@@ -250,7 +250,7 @@ def markdown(r: dict) -> str:
     ]
     names = {
         "huge_7000": f"{HUGE_SIDE}x{HUGE_SIDE} RGBA PNG (refused: over the pixel limit)",
-        "at_pixel_limit": f"{predict.MAX_SIDE}x{predict.MAX_SIDE} RGBA PNG (at the limit: decoded)",
+        "at_pixel_limit": f"{transform.MAX_SIDE}x{transform.MAX_SIDE} RGBA PNG (at the limit: decoded)",
     }
     for name, f in r["floods"].items():
         lines.append(
@@ -272,17 +272,17 @@ def markdown(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=common.MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=paths.MODEL_PATH)
     parser.add_argument("--requests", type=int, default=3000, help="uploads per level (default 3000)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=common.ROOT / "bench")
+    parser.add_argument("--out", type=Path, default=paths.ROOT / "bench")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     total = 20 if args.quick else args.requests
     results = measure(args.model, args.clients, total, 1 if args.quick else args.runs, args.quick)
-    common.write_json(args.out / "load.json", results)
-    common.write_text(args.out / "load.md", markdown(results))
+    files.write_json(args.out / "load.json", results)
+    files.write_text(args.out / "load.md", markdown(results))
     print(markdown(results))
 
 

@@ -41,8 +41,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from stages import common, environment
-from tools import profiles, synthetic
+from classifier import environment, files, inference, paths
+from classifier.params.overrides import edit_file
+from tests.support import synthetic
+from tools import profiles
 
 BF16_ISA = ("amx_bf16", "avx512_bf16")
 
@@ -78,14 +80,14 @@ def median_of(runs: list[dict]) -> dict:
 def make_copy(root: Path, quick: bool) -> dict:
     """A project copy under `root` (on tiny synthetic data when `quick`); returns the environment that runs
     stages in it."""
-    names = ("stages", "tools", "bench", "params.yaml", "dvc.yaml")
+    names = ("classifier", "stages", "tools", "bench", "params.yaml", "dvc.yaml")
     if quick:
         mirror = root / "mirror"
         synthetic.copy_project(root, mirror, names)
-        synthetic.set_params(root / "params.yaml", "train", epochs=1)
+        edit_file(root / "params.yaml", {"train.epochs": 1})
     else:
         synthetic.copy_files(root, names)
-        mirror = Path(os.environ.get("MNIST_MIRROR") or common.ROOT.parent / "shared" / "data" / "mnist")
+        mirror = Path(os.environ.get("MNIST_MIRROR") or paths.ROOT.parent / "shared" / "data" / "mnist")
     env = {
         **os.environ,
         "MNIST_MIRROR": str(mirror.resolve()),
@@ -99,7 +101,7 @@ def make_copy(root: Path, quick: bool) -> dict:
 
 def stage(name: str) -> list[str]:
     """The stage's command as dvc.yaml gives it (`exec python -m stages.NAME ...`), run with this Python."""
-    words = yaml.safe_load((common.ROOT / "dvc.yaml").read_text())["stages"][name]["cmd"].split()
+    words = yaml.safe_load((paths.ROOT / "dvc.yaml").read_text())["stages"][name]["cmd"].split()
     return [sys.executable, *words[words.index("python") + 1 :]]
 
 
@@ -117,20 +119,18 @@ def variants(isa: list[str]) -> dict[str, dict[str, object]]:
 def set_overrides(path: Path, base: str, overrides: dict[str, object]) -> None:
     """params.yaml as `base` with the dotted `overrides` (section.key...=value) applied."""
     path.write_text(base)
-    for key, value in overrides.items():
-        section, name = key.split(".", 1)
-        synthetic.set_params(path, section, **{name: value})
+    edit_file(path, overrides)
 
 
 def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], list[dict]]:
     """Train and evaluate once per seed: each seed's figures, and each train process's measurements."""
     figures, processes = [], []
     for seed in seeds:
-        synthetic.set_params(root / "params.yaml", "train", seed=seed)
+        edit_file(root / "params.yaml", {"train.seed": seed})
         processes.append(measure(stage("train"), root, env))
         measure(stage("evaluate"), root, env)
-        training = json.loads((root / common.TRAIN_METRICS_PATH.relative_to(common.ROOT)).read_text())
-        evaluation = json.loads((root / common.EVAL_METRICS_PATH.relative_to(common.ROOT)).read_text())
+        training = json.loads((root / paths.TRAIN_METRICS_PATH.relative_to(paths.ROOT)).read_text())
+        evaluation = json.loads((root / paths.EVAL_METRICS_PATH.relative_to(paths.ROOT)).read_text())
         figures.append(
             {
                 "seed": seed,
@@ -167,12 +167,12 @@ def spread(values: list[float]) -> dict:
 
 def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: bool) -> dict:
     results = {}
-    outputs = {"fetch": common.RAW_DIR, "preprocess": common.PROCESSED_DIR}
+    outputs = {"fetch": paths.RAW_DIR, "preprocess": paths.PROCESSED_DIR}
     for name in ("params", *outputs):
         runs = []
         for _ in range(repeats):
             if name in outputs:
-                shutil.rmtree(root / outputs[name].relative_to(common.ROOT), ignore_errors=True)
+                shutil.rmtree(root / outputs[name].relative_to(paths.ROOT), ignore_errors=True)
             runs.append(measure(stage(name), root, env))
         results[name] = median_of(runs)
     trained = train_variants(root, env, seeds, quick)
@@ -215,16 +215,15 @@ def noop_repro(root: Path, env: dict, repeats: int) -> float:
 
 def model_figures(root: Path, repeats: int) -> dict:
     """Inference with the saved .h5 through the path tools.predict, tools.serve and evaluate take (its forward
-    pass converted to ONNX and run by ONNX Runtime, model_file.Classifier): throughput in batches of 1000 and
+    pass converted to ONNX and run by ONNX Runtime, inference.Classifier): throughput in batches of 1000 and
     single-image latency, and how far its answers are from Keras's predict() on the whole test set; the model's
     FLOPs; a large matmul's GFLOP/s."""
     import tensorflow as tf
 
     from bench.flops import forward_flops
-    from stages import model_file
 
-    model = model_file.load_model(root / "models" / "model.h5")
-    classify = model_file.Classifier(model)
+    model = inference.load_model(root / "models" / "model.h5")
+    classify = inference.Classifier(model)
     with np.load(root / "data" / "processed" / "test.npz") as data:
         images = data["x"]
     compiled = classify(images)
@@ -378,7 +377,7 @@ def markdown(r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=common.ROOT / "bench")
+    parser.add_argument("--out", type=Path, default=paths.ROOT / "bench")
     parser.add_argument(
         "--seeds",
         type=int,
@@ -394,8 +393,8 @@ def main() -> None:
         timings = run_stages(root, env, args.repeats, args.seeds, args.quick)
         noop_s = noop_repro(root, env, args.repeats)
         results = summarise(root, timings, noop_s, model_figures(root, args.repeats), args.quick)
-    common.write_json(args.out / "results.json", results)
-    common.write_text(args.out / "results.md", markdown(results))
+    files.write_json(args.out / "results.json", results)
+    files.write_text(args.out / "results.md", markdown(results))
     print(markdown(results))
 
 

@@ -5,7 +5,7 @@
 standard library loaded, a stage run by DVC (or a training worker) asks Linux to end it when its parent
 dies, however that dies: a `dvc repro` killed with SIGKILL takes its running stage with it, instead of
 leaving an orphan that writes on. The parent must be DVC itself, not a shell between them: hence `exec` in
-each command in dvc.yaml.
+each command in dvc.yaml. It also keeps TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) off the log.
 """
 
 import ctypes
@@ -26,3 +26,4 @@ def die_with_parent_when_managed() -> None:
 
 
 die_with_parent_when_managed()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,1 +1,1 @@
-"""Commands for people around the pipeline: review reports and checks (not DVC stages)."""
+"""User commands: predict, serve, sweep, review and the parameter profiles."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from stages import common
+from classifier import errors
 
 PROFILES: dict[str, dict[str, object]] = {
     # For quick experiments: half width, 2 epochs at batch 512 with a higher rate, no warm-up, and none of the
@@ -33,15 +33,15 @@ PROFILES: dict[str, dict[str, object]] = {
 def set_params(name: str) -> list[str]:
     """The profile `name` as `dvc exp run` arguments: ["-S", "key=value", ...]."""
     if name not in PROFILES:
-        raise common.UserError(f"no profile named {name!r}; the profiles are: {', '.join(PROFILES)}")
+        raise errors.UserError(f"no profile named {name!r}; the profiles are: {', '.join(PROFILES)}")
     return [arg for key, value in PROFILES[name].items() for arg in ("-S", f"{key}={value}")]
 
 
 def main() -> None:
     if len(sys.argv) != 2:
-        raise common.UserError(f"give one profile name: python -m tools.profiles {{{','.join(PROFILES)}}}")
+        raise errors.UserError(f"give one profile name: python -m tools.profiles {{{','.join(PROFILES)}}}")
     print(shlex.join(set_params(sys.argv[1])))
 
 
 if __name__ == "__main__":
-    sys.exit(common.run(main))
+    sys.exit(errors.run(main))

@@ -1,6 +1,7 @@
 """Write a Markdown review report for a pull request: metrics and parameters against a base revision.
 
 Usage: python -m tools.review [--base main] [--rev REV] [--output review.md] [--image-url URL_PREFIX]
+       python -m tools.review --headline [--base HEAD]   the headline metrics only (`make repro` ends with it)
 
 Reads the metrics and params committed at --base (default main, or origin/main when there is no local
 main) and at --rev (default: the workspace) through `dvc metrics diff --json` and `dvc params diff --json`.
@@ -18,10 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stages import common
+from classifier import errors, files, paths
 
-EVAL = common.EVAL_METRICS_PATH.relative_to(common.ROOT).as_posix()
-TRAIN = common.TRAIN_METRICS_PATH.relative_to(common.ROOT).as_posix()
+EVAL = paths.EVAL_METRICS_PATH.relative_to(paths.ROOT).as_posix()
+TRAIN = paths.TRAIN_METRICS_PATH.relative_to(paths.ROOT).as_posix()
 HEADLINE = [  # (file, key, label, format)
     (EVAL, "accuracy", "test accuracy", "pct"),
     (EVAL, "loss", "test loss", "num"),
@@ -34,12 +35,12 @@ HEADLINE = [  # (file, key, label, format)
     (TRAIN, "train_time_s", "training time (s)", "num"),
 ]
 IMAGES = [
-    (path.relative_to(common.ROOT).as_posix(), caption)
+    (path.relative_to(paths.ROOT).as_posix(), caption)
     for path, caption in (
-        (common.TRAINING_CURVES_PNG, "Accuracy and loss per epoch"),
-        (common.CONFUSION_MATRIX_PNG, "Confusion matrix"),
-        (common.PER_CLASS_ACCURACY_PNG, "Accuracy per digit"),
-        (common.MISCLASSIFIED_PNG, "Misclassified digits"),
+        (paths.TRAINING_CURVES_PNG, "Accuracy and loss per epoch"),
+        (paths.CONFUSION_MATRIX_PNG, "Confusion matrix"),
+        (paths.PER_CLASS_ACCURACY_PNG, "Accuracy per digit"),
+        (paths.MISCLASSIFIED_PNG, "Misclassified digits"),
     )
 ]
 
@@ -49,24 +50,24 @@ def git_revision(rev: str) -> str:
     for candidate in (rev, f"origin/{rev}"):
         found = subprocess.run(
             ["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"],
-            cwd=common.ROOT,
+            cwd=paths.ROOT,
             capture_output=True,
             text=True,
         )
         if found.returncode == 0:
             return candidate
-    raise common.UserError(
+    raise errors.UserError(
         f"base revision {rev!r} not found; fetch it (`git fetch origin {rev}`) or pass another with --base"
     )
 
 
 def dvc_json(*args: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args, "--json"], cwd=common.ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "dvc", *args, "--json"], cwd=paths.ROOT, capture_output=True, text=True
     )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise common.UserError(f"`dvc {' '.join(args)}` failed ({last}); run it by hand to see why")
+        raise errors.UserError(f"`dvc {' '.join(args)}` failed ({last}); run it by hand to see why")
     return json.loads(result.stdout or "{}")
 
 
@@ -139,13 +140,13 @@ def params_table(diff: dict) -> list[str]:
 def read_environment(rev: str | None) -> dict | None:
     """The training environment recorded at `rev` (None: the workspace), or None when it cannot be had."""
     if rev is None:
-        path = common.ENVIRONMENT_PATH
+        path = paths.ENVIRONMENT_PATH
         return json.loads(path.read_text()) if path.is_file() else None
     import dvc.api
     from dvc.exceptions import DvcException
 
     try:
-        text = dvc.api.read(str(common.ENVIRONMENT_PATH.relative_to(common.ROOT)), repo=str(common.ROOT), rev=rev)
+        text = dvc.api.read(str(paths.ENVIRONMENT_PATH.relative_to(paths.ROOT)), repo=str(paths.ROOT), rev=rev)
     except (DvcException, FileNotFoundError):
         return None
     return json.loads(text)
@@ -209,13 +210,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rev", help="revision to review (default: the workspace)")
     parser.add_argument("--output", help="file to write (default: stdout)")
     parser.add_argument("--image-url", default="", help="prefix for the plot links, e.g. a raw-file URL")
+    parser.add_argument("--headline", action="store_true", help="only the headline metrics table")
     args = parser.parse_args(argv)
+    if args.headline:
+        revs = [git_revision(args.base)] + ([git_revision(args.rev)] if args.rev else [])
+        table = metrics_table(dvc_json("metrics", "diff", *revs, "--all"))
+        print("\n".join([*table, "", "every metric: `dvc metrics show`; the full review: `make review`"]))
+        return
     report = build_report(args.base, args.rev, args.image_url)
     if args.output:
-        common.write_text(Path(args.output), report)
+        files.write_text(Path(args.output), report)
     else:
         sys.stdout.write(report)
 
 
 if __name__ == "__main__":
-    sys.exit(common.run(main))
+    sys.exit(errors.run(main))

@@ -10,8 +10,8 @@ A request over 2 MB gets 413; a missing, malformed, empty or too large image get
 
 Served by waitress, a production WSGI server: one worker thread behind one I/O loop, so a slow or stalled
 client costs a socket, not a thread, and is disconnected after CLIENT_TIMEOUT_S of silence. The worker
-decodes one image at a time, of at most predict.MAX_PIXELS pixels (checked from its header), so memory stays
-bounded whatever arrives; the model is called through its forward pass in ONNX Runtime (model_file.Classifier).
+decodes one image at a time, of at most transform.MAX_PIXELS pixels (checked from its header), so memory stays
+bounded whatever arrives; the model is called through its forward pass in ONNX Runtime (inference.Classifier).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import waitress
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from stages import common, model_file
+from classifier import errors, inference, paths, transform
 from tools import predict
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -50,20 +50,20 @@ def image_bytes_from_request() -> bytes:
         return request.files["image"].read()
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("image"), str):
-        raise predict.InputError('send a multipart file field "image" or JSON {"image": "<base64>"}')
+        raise transform.InputError('send a multipart file field "image" or JSON {"image": "<base64>"}')
     header, comma, data = body["image"].partition(",")
     if header.startswith("data:") and not comma:
-        raise predict.InputError("the data URL holds no data after its comma")
+        raise transform.InputError("the data URL holds no data after its comma")
     encoded = data if header.startswith("data:") else body["image"]
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise predict.InputError("the image is not valid base64")
+        raise transform.InputError("the image is not valid base64")
 
 
 def create_app(model) -> Flask:
     app = Flask(__name__)
-    forward = model_file.Classifier(model)
+    forward = inference.Classifier(model)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
     one_at_a_time = threading.Lock()  # one image decoded and classified at a time, whatever WSGI server runs this
 
@@ -76,9 +76,9 @@ def create_app(model) -> Flask:
         try:
             data = image_bytes_from_request()
             with one_at_a_time:
-                digit = predict.mnist_normalise(predict.read_image(data))
+                digit = transform.mnist_normalise(transform.read_image(data))
                 result = predict.Prediction("upload", forward(digit[np.newaxis, ..., np.newaxis])[0]).as_dict()
-        except predict.InputError as exc:
+        except transform.InputError as exc:
             return jsonify(error=str(exc)), 400
         return jsonify(digit=result["digit"], confidence=result["confidence"], probabilities=result["probabilities"])
 
@@ -95,25 +95,25 @@ def create_app(model) -> Flask:
 def listen(host: str, port: int) -> socket.socket:
     """Bind before the slow model load, so that a busy port or a wrong host fails at once, in one line."""
     if not 0 <= port <= 65535:
-        raise common.UserError(f"--port must be 0-65535, got {port}")
+        raise errors.UserError(f"--port must be 0-65535, got {port}")
     try:
         return socket.create_server((host, port))
     except OSError as exc:
-        raise common.UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host")
+        raise errors.UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000; 0 picks a free one)")
-    parser.add_argument("--model", type=Path, default=common.MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=paths.MODEL_PATH)
     args = parser.parse_args(argv)
     sock = listen(args.host, args.port)
     # One image per call: more TensorFlow threads cost more in hand-offs than they save (0.7 against 1.4 ms of
     # CPU per image on 2 cores), and the other core is better spent on HTTP.
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-    app = create_app(model_file.load_model(args.model))
+    app = create_app(inference.load_model(args.model))
     # The start-up's 400,000 objects (TensorFlow, Keras, the model) live as long as the server: out of the
     # collector's sight, a full collection takes no 190 ms stall in the middle of a request.
     gc.freeze()
@@ -136,4 +136,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run(main))
+    sys.exit(errors.run(main))

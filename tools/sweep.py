@@ -16,7 +16,7 @@ with the same DVC remote. A worker checks that no experiment of its share is on 
 `dvc pull`s the committed stages' outputs (so no one reruns fetch and preprocess: push them first with
 `make push`), queues its points (`dvc exp run --queue -n NAME-i -S ...`), runs them with
 `dvc queue start -j JOBS`, then `dvc exp push`es the experiments that succeeded (git refs to the git
-remote, models to the DVC remote) and the run cache (`python -m tools.push`). The coordinator
+remote, models to the DVC remote) and the run cache (`python -m maintenance.push`). The coordinator
 `dvc exp pull`s the grid's experiments by name, with their outputs (so `dvc exp apply NAME` gives one's
 model), and names any that no machine has pushed yet.
 """
@@ -29,8 +29,8 @@ import sys
 import time
 from collections.abc import Collection
 
-from stages import common
-from tools.push import push as push_run_cache
+from classifier import errors, paths
+from maintenance.push import push as push_run_cache
 
 POLL_S = 3
 STALL_S = 60
@@ -52,13 +52,13 @@ def expand(overrides: list[str]) -> list[list[str]]:
     from hydra.errors import HydraException
 
     example = "for example -S 'train.seed=range(1,4)' -S 'train.model.width=0.5,1.0'"
-    empty = common.UserError(f"the grid is empty; give at least one -S with values, {example}")
+    empty = errors.UserError(f"the grid is empty; give at least one -S with values, {example}")
     if not overrides:
         raise empty
     try:
         sweeps = get_hydra_sweeps(to_path_overrides(overrides))
     except (DvcException, HydraException) as exc:
-        raise common.UserError(
+        raise errors.UserError(
             f"the grid {' '.join(overrides)!r} is not DVC's sweep syntax "
             f"({reason(exc)}); write it as for `dvc exp run --queue`, {example}"
         )
@@ -75,7 +75,7 @@ def named_points(overrides: list[str], name: str) -> dict[str, list[str]]:
 def share(points: dict[str, list[str]], worker: int, of: int) -> dict[str, list[str]]:
     """Machine `worker` of `of`'s points: round robin over the grid, so every point has exactly one machine."""
     if of < 1 or not 1 <= worker <= of:
-        raise common.UserError(
+        raise errors.UserError(
             f"--worker {worker} --of {of}: machines count from 1, so give --of N >= 1 and --worker K with 1 <= K <= N"
         )
     return dict(list(points.items())[worker - 1 :: of])
@@ -83,13 +83,13 @@ def share(points: dict[str, list[str]], worker: int, of: int) -> dict[str, list[
 
 def check_jobs(jobs: int) -> None:
     if jobs < 1:
-        raise common.UserError(f"-j {jobs}: give the number of experiments to run at a time, 1 or more")
+        raise errors.UserError(f"-j {jobs}: give the number of experiments to run at a time, 1 or more")
 
 
 def check_git_remote(remote: str) -> None:
-    found = subprocess.run(["git", "remote", "get-url", remote], cwd=common.ROOT, capture_output=True)
+    found = subprocess.run(["git", "remote", "get-url", remote], cwd=paths.ROOT, capture_output=True)
     if found.returncode != 0:
-        raise common.UserError(
+        raise errors.UserError(
             f"this clone has no git remote '{remote}'; every machine of a sweep is a clone "
             "of the shared repo (`git clone <url>`), or name its remote with --remote"
         )
@@ -101,10 +101,10 @@ def remote_experiments(remote: str) -> set[str]:
     from dvc.repo import Repo
 
     try:
-        with Repo(str(common.ROOT)) as repo:
+        with Repo(str(paths.ROOT)) as repo:
             listed = repo.experiments.ls(git_remote=remote)
     except DvcException as exc:
-        raise common.UserError(f"cannot list the experiments on {remote} ({reason(exc)}); check `git remote -v`")
+        raise errors.UserError(f"cannot list the experiments on {remote} ({reason(exc)}); check `git remote -v`")
     return {name for experiments in listed.values() for name, _ in experiments}
 
 
@@ -115,10 +115,10 @@ def pull_shared_stages() -> None:
 
     print("dvc pull: the committed stages' outputs")
     try:
-        with Repo(str(common.ROOT)) as repo:
+        with Repo(str(paths.ROOT)) as repo:
             repo.pull()
     except DvcException as exc:
-        raise common.UserError(
+        raise errors.UserError(
             f"dvc pull failed ({reason(exc)}); the machine that ran the committed pipeline must "
             "push it first (`make push`), to the DVC remote every machine uses"
         )
@@ -129,20 +129,20 @@ def queue(points: dict[str, list[str]]) -> None:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    with Repo(str(common.ROOT)) as repo:
+    with Repo(str(paths.ROOT)) as repo:
         for name, values in points.items():
             print(f"queue {name}: -S {' -S '.join(values)}")
             try:
                 repo.experiments.run(params=values, queue=True, name=name)
             except DvcException as exc:
-                raise common.UserError(f"could not queue {name} ({' '.join(values)}): {reason(exc)}")
+                raise errors.UserError(f"could not queue {name} ({' '.join(values)}): {reason(exc)}")
 
 
 def queue_status() -> list[dict]:
     """`dvc queue status`: each task's stash `rev`, `name` and `status` (Queued, Running, Success, Failed)."""
     from dvc.repo import Repo
 
-    with Repo(str(common.ROOT)) as repo:
+    with Repo(str(paths.ROOT)) as repo:
         return repo.experiments.celery_queue.status()
 
 
@@ -161,13 +161,13 @@ def start(jobs: int) -> None:
     long after the last experiment."""
     started = subprocess.run(
         [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)],
-        cwd=common.ROOT,
+        cwd=paths.ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     if started.returncode != 0:
-        raise common.UserError(f"dvc queue start -j {jobs} failed; run it by hand to see why")
+        raise errors.UserError(f"dvc queue start -j {jobs} failed; run it by hand to see why")
     print(f"dvc queue start -j {jobs}: waiting for the experiments")
 
 
@@ -175,7 +175,7 @@ def workers_alive() -> bool:
     """Whether any of DVC's queue workers answers (`dvc queue status`'s worker line)."""
     from dvc.repo import Repo
 
-    with Repo(str(common.ROOT)) as repo:
+    with Repo(str(paths.ROOT)) as repo:
         return bool(repo.experiments.celery_queue.worker_status())
 
 
@@ -203,7 +203,7 @@ def wait(revs: set[str], jobs: int) -> dict[str, str]:
         elif time.monotonic() - answered > STALL_S:
             unfinished = ", ".join(names[rev] for rev, task in tasks.items() if task["status"] not in FINISHED)
             if restarted:
-                raise common.UserError(
+                raise errors.UserError(
                     f"no DVC queue worker is running and {unfinished} did not finish; read why in "
                     f".dvc/tmp/exps/celery/*.out, then `dvc queue kill {unfinished.replace(', ', ' ')}` "
                     "and queue them again"
@@ -227,7 +227,7 @@ def run_queued(jobs: int) -> None:
 def error_line(name: str) -> str:
     """The last `error:` line a failed experiment's stage printed, from `dvc queue logs NAME`."""
     logs = subprocess.run(
-        [sys.executable, "-m", "dvc", "queue", "logs", name], cwd=common.ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "dvc", "queue", "logs", name], cwd=paths.ROOT, capture_output=True, text=True
     ).stdout
     errors = [line for line in logs.splitlines() if line.startswith("error:")]
     return errors[-1] if errors else "no stage error printed"
@@ -245,7 +245,7 @@ def report(states: dict[str, str]) -> None:
     for name in failed:
         print(f"{name} failed: {error_line(name)}", file=sys.stderr)
     if failed:
-        raise common.UserError(
+        raise errors.UserError(
             f"{len(failed)} of {len(ran)} experiments failed: {', '.join(failed)}; "
             "the whole log of each: `dvc queue logs <name>`"
         )
@@ -257,10 +257,10 @@ def push_experiments(names: list[str], remote: str) -> None:
     from dvc.repo import Repo
 
     try:
-        with Repo(str(common.ROOT)) as repo:
+        with Repo(str(paths.ROOT)) as repo:
             repo.experiments.push(remote, names, push_cache=True)
     except DvcException as exc:
-        raise common.UserError(
+        raise errors.UserError(
             f"dvc exp push {remote} failed ({reason(exc)}); check `git remote -v` and "
             f"`dvc remote list`, then push by hand: `dvc exp push {remote} <name>`"
         )
@@ -279,7 +279,7 @@ def run_share(points: dict[str, list[str]], worker: int, of: int, jobs: int, rem
     print(f"worker {worker} of {of}: {len(mine)} of the grid's {len(points)} experiments: {', '.join(mine)}")
     done = sorted(remote_experiments(remote) & mine.keys())
     if done:
-        raise common.UserError(
+        raise errors.UserError(
             f"{', '.join(done)} already on {remote} for this commit (an earlier sweep); "
             f"name this one otherwise with -n, or remove them: `dvc exp remove -g {remote} "
             f"{' '.join(done)}`"
@@ -304,14 +304,14 @@ def collect(points: dict[str, list[str]], remote: str) -> None:
     found = [name for name in points if name in remote_experiments(remote)]
     if found:
         try:
-            with Repo(str(common.ROOT)) as repo:
+            with Repo(str(paths.ROOT)) as repo:
                 repo.experiments.pull(remote, found, pull_cache=True)
         except DvcException as exc:
-            raise common.UserError(f"dvc exp pull {remote} failed ({reason(exc)}); check `git remote -v`")
+            raise errors.UserError(f"dvc exp pull {remote} failed ({reason(exc)}); check `git remote -v`")
     print(f"pulled {len(found)} of the grid's {len(points)} experiments from {remote}")
     missing = [name for name in points if name not in found]
     if missing:
-        raise common.UserError(
+        raise errors.UserError(
             f"not on {remote} for this commit yet: {', '.join(missing)}; wait for the "
             "machines that run them (or read why they failed in their output), then "
             "run this again; `make sweep-show` lists those pulled"
@@ -357,4 +357,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(common.run(main))
+    sys.exit(errors.run(main))

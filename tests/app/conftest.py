@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from stages import common
+from classifier import paths
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def served(tiny_model_path, tmp_path_factory, clean_env):
     command = [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_model_path)]
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
-            command, cwd=common.ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=clean_env
+            command, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=clean_env
         )
     try:
         ready, _, _ = select.select([process.stdout], [], [], 120)

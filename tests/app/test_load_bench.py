@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from stages import common
+from classifier import paths
 
 
 def test_load_test_runs_in_quick_mode(tmp_path, tiny_model_path):
@@ -22,7 +22,7 @@ def test_load_test_runs_in_quick_mode(tmp_path, tiny_model_path):
             "--out",
             str(tmp_path),
         ],
-        cwd=common.ROOT,
+        cwd=paths.ROOT,
         capture_output=True,
         text=True,
         timeout=300,

@@ -15,9 +15,9 @@ import pytest
 import requests
 from PIL import Image
 
-from stages import common
-from tests.code.drawn import a_seven, png_bytes
-from tools import check_plots_page, predict
+from classifier import paths, transform
+from maintenance import check_plots_page
+from tests.support.drawn import a_seven, png_bytes
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -34,7 +34,7 @@ def test_a_busy_port_is_one_clear_line(server, tiny_model_path):
     port = server.rsplit(":", 1)[1]
     result = subprocess.run(
         [sys.executable, "-m", "tools.serve", "--port", port, "--model", str(tiny_model_path)],
-        cwd=common.ROOT,
+        cwd=paths.ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -136,7 +136,7 @@ def test_a_flood_of_huge_uploads_keeps_the_server_memory_bounded(served):
     too_large = post_all(url, [rgba_png(7000, digit=False)] * 10)
     assert {r.status_code for r in too_large} == {400}
     assert "too large (7000x7000)" in too_large[0].json()["error"]
-    side = int(predict.MAX_PIXELS**0.5)
+    side = int(transform.MAX_PIXELS**0.5)
     assert all(r.status_code == 200 for r in post_all(url, [rgba_png(side, digit=True)] * 8))
     assert memory_mb(process.pid, "VmHWM") - rss_before < 700
 
@@ -176,7 +176,7 @@ def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path, clean_env):
     )
     result = subprocess.run(
         [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tmp_path / "rgb32.h5")],
-        cwd=common.ROOT,
+        cwd=paths.ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -188,5 +188,15 @@ def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path, clean_env):
 
 
 def test_the_server_wrote_nothing_on_stderr(served):
-    """After every request above (good, bad, huge, stalled): no TensorFlow start-up lines, no access log."""
-    assert served[2].read_text() == ""
+    """After its start-up and requests of each kind (good, bad, too large): no TensorFlow start-up lines, no
+    access log, no warning."""
+    server, _, stderr = served
+    answers = [
+        requests.post(f"{server}/api/predict", files={"image": ("7.png", png_bytes(a_seven()), "image/png")}),
+        requests.post(f"{server}/api/predict", files={"image": ("x.png", b"not an image", "image/png")}),
+        requests.post(f"{server}/api/predict", json={"image": "%%%"}),
+        requests.post(f"{server}/api/predict", data=b"x" * (3 * 1024 * 1024)),
+        requests.get(f"{server}/"),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 400, 400, 413, 200]
+    assert stderr.read_text() == ""

@@ -1,25 +1,27 @@
-"""Units: params.yaml is described once (stages/params.py); from it come the checks with their one-line
-errors, the JSON Schema editors use, and the README's parameter table."""
+"""Units: params.yaml is described once (classifier/params/); from it come the checks with their one-line
+errors, the JSON Schema editors use, and the parameter table of docs/parameters.md."""
 
 import json
 
 import pytest
 import yaml
 
-from stages import common, params
-from tests.param_edits import changed
+from classifier import errors, paths
+from classifier.params import checks, sections
+from classifier.params.overrides import changed
+from maintenance import params_docs
 
 
 def load_train(tmp_path, monkeypatch, values):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"train": values}))
-    monkeypatch.setattr(common, "PARAMS_PATH", path)
-    return params.load(params.Train)
+    monkeypatch.setattr(paths, "PARAMS_PATH", path)
+    return checks.load(sections.Train)
 
 
 def test_the_project_params_are_valid():
-    for model in params.SECTIONS.values():
-        params.load(model)
+    for model in sections.SECTIONS.values():
+        checks.load(model)
 
 
 def test_a_section_gives_typed_nested_values(tmp_path, monkeypatch, train_values):
@@ -53,7 +55,7 @@ def test_bad_values_name_the_parameter_and_the_fix(tmp_path, monkeypatch, train_
     for parent in parents:
         node = node[int(parent)] if isinstance(node, list) else node[parent]
     node[leaf] = value
-    with pytest.raises(common.UserError) as err:
+    with pytest.raises(errors.UserError) as err:
         load_train(tmp_path, monkeypatch, train_values)
     message = str(err.value)
     assert expected in message
@@ -63,54 +65,54 @@ def test_bad_values_name_the_parameter_and_the_fix(tmp_path, monkeypatch, train_
 
 def test_missing_and_unknown_parameters_are_errors(tmp_path, monkeypatch, train_values):
     del train_values["model"]["dense_units"]
-    with pytest.raises(common.UserError, match="train.model.dense_units is missing; add it to params.yaml"):
+    with pytest.raises(errors.UserError, match="train.model.dense_units is missing; add it to params.yaml"):
         load_train(tmp_path, monkeypatch, train_values)
     train_values["model"]["dense_units"] = [8]
     train_values["learning_rat"] = 0.1
-    with pytest.raises(common.UserError, match="unknown parameter train.learning_rat; known ones are seed, "):
+    with pytest.raises(errors.UserError, match="unknown parameter train.learning_rat; known ones are seed, "):
         load_train(tmp_path, monkeypatch, train_values)
     del train_values["learning_rat"]
     train_values["model"]["widht"] = 2
     with pytest.raises(
-        common.UserError, match="unknown parameter train.model.widht; known ones are width, conv_blocks, batch_norm"
+        errors.UserError, match="unknown parameter train.model.widht; known ones are width, conv_blocks, batch_norm"
     ):
         load_train(tmp_path, monkeypatch, train_values)
 
 
 def test_load_reports_missing_file_bad_yaml_and_missing_section(tmp_path):
-    with pytest.raises(common.UserError, match="not found"):
-        params.load(params.Train, tmp_path / "params.yaml")
+    with pytest.raises(errors.UserError, match="not found"):
+        checks.load(sections.Train, tmp_path / "params.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  epochs: [1,\n")
-    with pytest.raises(common.UserError, match="not valid YAML at line"):
-        params.load(params.Train, bad)
+    with pytest.raises(errors.UserError, match="not valid YAML at line"):
+        checks.load(sections.Train, bad)
     other = tmp_path / "other.yaml"
     other.write_text("evaluate:\n  batch_size: 10\n  misclassified_shown: 4\n")
-    with pytest.raises(common.UserError, match="no `train:` section"):
-        params.load(params.Train, other)
-    assert params.load(params.Evaluate, other).batch_size == 10
+    with pytest.raises(errors.UserError, match="no `train:` section"):
+        checks.load(sections.Train, other)
+    assert checks.load(sections.Evaluate, other).batch_size == 10
 
 
 def test_the_json_schema_is_current_and_params_yaml_points_editors_at_it():
-    assert json.loads(params.SCHEMA_PATH.read_text()) == params.schema(), (
-        "params.schema.json is stale: run `python -m stages.params --write-schema`"
+    assert json.loads(params_docs.SCHEMA_PATH.read_text()) == params_docs.schema(), (
+        "params.schema.json is stale: run `python -m maintenance.params_docs --write-schema`"
     )
-    first_line = common.PARAMS_PATH.read_text().splitlines()[0]
-    assert first_line == f"# yaml-language-server: $schema={params.SCHEMA_PATH.name}"
-    train = params.schema()["$defs"]["Train"]
+    first_line = paths.PARAMS_PATH.read_text().splitlines()[0]
+    assert first_line == f"# yaml-language-server: $schema={params_docs.SCHEMA_PATH.name}"
+    train = params_docs.schema()["$defs"]["Train"]
     assert train["additionalProperties"] is False and train["properties"]["learning_rate"]["exclusiveMinimum"] == 0
 
 
 def meanings(markdown: str) -> dict[str, str]:
     """{parameter: meaning} from the rows of a parameter table (its defaults column left out: an experiment on
     params.yaml changes those)."""
-    sections = tuple(f"| `{name}." for name in params.SECTIONS)
-    rows = [line.split(" | ") for line in markdown.splitlines() if line.startswith(sections)]
+    keys = tuple(f"| `{name}." for name in sections.SECTIONS)
+    rows = [line.split(" | ") for line in markdown.splitlines() if line.startswith(keys)]
     return {row[0].removeprefix("| "): row[-1] for row in rows}
 
 
 def test_the_readme_parameter_table_is_the_one_the_models_give():
-    readme = meanings((common.ROOT / "README.md").read_text())
-    assert readme == meanings(params.table()), (
-        "README's parameter table is stale: paste the output of `python -m stages.params --table`"
+    readme = meanings((paths.ROOT / "docs" / "parameters.md").read_text())
+    assert readme == meanings(params_docs.table()), (
+        "docs/parameters.md's parameter table is stale: paste the output of `python -m maintenance.params_docs --table`"
     )

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages import common
-from tests.code.drawn import a_seven
+from classifier import paths, transform
+from tests.support.drawn import a_seven
 from tools import predict
 
 
@@ -118,7 +118,7 @@ def test_missing_or_corrupt_model_is_exit_code_2(capsys, inputs, tmp_path):
 )
 def test_odd_arrays_are_input_errors_not_crashes(tmp_path, array, expected):
     np.save(tmp_path / "odd.npy", array)
-    with pytest.raises(predict.InputError) as err:
+    with pytest.raises(transform.InputError) as err:
         predict.read_arrays(tmp_path / "odd.npy")
     assert expected in str(err.value)
 
@@ -145,27 +145,27 @@ def test_photos_are_turned_upright_and_huge_images_refused(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # EXIF orientation: rotate 90 degrees clockwise to view
     photo.save(tmp_path / "photo.jpg", exif=exif)
-    gray = predict.read_image(tmp_path / "photo.jpg")
+    gray = transform.read_image(tmp_path / "photo.jpg")
     assert gray.shape == (60, 40)
-    with pytest.raises(predict.InputError, match="too large"):
-        predict.read_image(b"P5 10000 6000 255\n")
+    with pytest.raises(transform.InputError, match="too large"):
+        transform.read_image(b"P5 10000 6000 255\n")
 
 
 def test_a_speck_does_not_widen_the_crop_and_thin_strokes_still_count():
     ink = np.zeros((200, 200), np.float32)
     ink[40:160, 90:110] = 1.0
     ink[5, 195] = 1.0  # one speck of scanner noise, far from the digit
-    assert predict.ink_box(ink) == (40, 160, 90, 110)
+    assert transform.ink_box(ink) == (40, 160, 90, 110)
     thin = np.zeros((200, 200), np.float32)
     thin[30:170, 100] = 1.0  # a 1-pixel stroke vanishes in the median filter
-    assert predict.ink_box(thin) == (30, 170, 100, 101)
-    digit = predict.mnist_normalise(255 - (thin * 255).astype(np.uint8))
+    assert transform.ink_box(thin) == (30, 170, 100, 101)
+    digit = transform.mnist_normalise(255 - (thin * 255).astype(np.uint8))
     assert digit.shape == (28, 28) and digit.max() > 0
 
 
 def frame_of(tmp_path, name: str, image: Image.Image) -> np.ndarray:
     image.save(tmp_path / name)
-    return predict.mnist_normalise(predict.read_image(tmp_path / name))
+    return transform.mnist_normalise(transform.read_image(tmp_path / name))
 
 
 def test_a_16_bit_grayscale_png_keeps_its_levels(tmp_path):
@@ -192,7 +192,7 @@ def test_a_light_digit_on_a_transparent_background_is_read_like_a_dark_one(tmp_p
 def test_an_npz_with_several_arrays_is_refused_naming_them(tmp_path):
     digits = np.zeros((2, 28, 28), np.uint8)
     np.savez(tmp_path / "two.npz", images=digits, labels=np.array([1, 2]))
-    with pytest.raises(predict.InputError) as err:
+    with pytest.raises(transform.InputError) as err:
         predict.read_arrays(tmp_path / "two.npz")
     assert str(err.value) == (
         "the .npz holds 2 arrays (images, labels), not one; save the digits alone "
@@ -246,7 +246,7 @@ def test_a_successful_run_writes_nothing_on_stderr(inputs, tiny_model_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL_"))}
     result = subprocess.run(
         [sys.executable, "-m", "tools.predict", str(folder), "--model", str(tiny_model_path)],
-        cwd=common.ROOT,
+        cwd=paths.ROOT,
         capture_output=True,
         text=True,
         timeout=300,

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.code.inputs import any_file, arrays
+from classifier import transform
+from tests.support.inputs import any_file, arrays
 from tools import predict
 
 QUICK = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def assert_one_line(error: predict.InputError) -> None:
+def assert_one_line(error: transform.InputError) -> None:
     message = str(error)
     assert message and "\n" not in message and "Traceback" not in message
 
@@ -32,8 +33,8 @@ def assert_mnist_digit(digit: np.ndarray) -> None:
 @given(any_file())
 def test_any_file_becomes_a_digit_or_one_line_error(data):
     try:
-        digit = predict.mnist_normalise(predict.read_image(data))
-    except predict.InputError as error:
+        digit = transform.mnist_normalise(transform.read_image(data))
+    except transform.InputError as error:
         assert_one_line(error)
     else:
         assert_mnist_digit(digit)
@@ -50,7 +51,7 @@ def test_any_array_file_gives_digits_or_one_line_error(stack, as_npz):
             np.save(path, stack[0])
         try:
             digits = predict.read_arrays(path)
-        except predict.InputError as error:
+        except transform.InputError as error:
             assert_one_line(error)
         else:
             assert digits and all(d.shape == (28, 28) for d in digits)

@@ -3,19 +3,19 @@
 import pytest
 import yaml
 
-from stages import common, params
-from tools import profiles, synthetic
+from classifier import errors, paths
+from classifier.params import checks, sections
+from classifier.params.overrides import edit_file
+from tools import profiles
 
 
 @pytest.mark.parametrize("name", profiles.PROFILES)
 def test_each_profile_applied_to_params_yaml_passes_the_params_checks(name, tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text(common.PARAMS_PATH.read_text())
-    for key, value in profiles.PROFILES[name].items():
-        section, rest = key.split(".", 1)
-        synthetic.set_params(path, section, **{rest: value})
-    applied = params.Train.model_validate(yaml.safe_load(path.read_text())["train"])
-    assert applied.model_dump() != params.load(params.Train).model_dump(), "a profile changes something"
+    path.write_text(paths.PARAMS_PATH.read_text())
+    edit_file(path, profiles.PROFILES[name])
+    applied = sections.Train.model_validate(yaml.safe_load(path.read_text())["train"])
+    assert applied.model_dump() != checks.load(sections.Train).model_dump(), "a profile changes something"
 
 
 def test_a_profile_prints_as_set_param_arguments():
@@ -25,12 +25,12 @@ def test_a_profile_prints_as_set_param_arguments():
 
 
 def test_an_unknown_profile_names_the_known_ones():
-    with pytest.raises(common.UserError, match="no profile named 'quick'; the profiles are: fast"):
+    with pytest.raises(errors.UserError, match="no profile named 'quick'; the profiles are: fast"):
         profiles.set_params("quick")
 
 
 def test_the_readme_shows_the_fast_profile_as_defined():
-    readme = (common.ROOT / "README.md").read_text()
+    readme = (paths.ROOT / "README.md").read_text()
     block = readme[readme.index("### Fast profile") :].split("```", 2)[1]
     shown = [word for word in block.split() if "=" in word]
     assert shown == profiles.set_params("fast")[1::2]

@@ -3,7 +3,7 @@ stubbed here; tests/pipeline/test_sweep.py runs the real queue)."""
 
 import pytest
 
-from stages import common
+from classifier import errors
 from tools import sweep
 
 
@@ -22,7 +22,7 @@ def queue(monkeypatch):
 
 def test_dead_workers_are_started_once_more_then_the_unfinished_tasks_are_named(queue):
     tasks, state = queue
-    with pytest.raises(common.UserError, match=r"no DVC queue worker is running and b did not finish"):
+    with pytest.raises(errors.UserError, match=r"no DVC queue worker is running and b did not finish"):
         sweep.wait({task["rev"] for task in tasks}, jobs=2)
     assert state["starts"] == 1
 

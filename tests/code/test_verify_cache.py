@@ -1,4 +1,4 @@
-"""Code: tools.verify_cache rehashes a real DVC cache, removes a damaged entry and leaves DVC's temporary files."""
+"""Code: maintenance.verify_cache rehashes a real DVC cache, removes a damaged entry, leaves DVC's temporary files."""
 
 import hashlib
 import subprocess
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from stages import common
-from tools import verify_cache
+from classifier import errors
+from maintenance import verify_cache
 
 
 def put(cache, data: bytes, name: str | None = None):
@@ -26,12 +26,12 @@ def test_a_damaged_entry_is_named_and_removed_and_temporary_files_are_left(tmp_p
     damaged.write_bytes(b"bit rot")
     in_flight = put(cache, b"a download", name=".abc123.tmp")
     assert [path for _, path in verify_cache.damaged(tmp_path)] == [damaged]
-    with pytest.raises(common.UserError, match="damaged in DVC's cache, removed: cache entry "):
+    with pytest.raises(errors.UserError, match="damaged in DVC's cache, removed: cache entry "):
         verify_cache.verify(tmp_path)
     assert not damaged.exists() and good.exists() and in_flight.exists()
     verify_cache.verify(tmp_path)  # all good now: no error
 
 
 def test_a_folder_that_is_no_dvc_project_is_one_line(tmp_path):
-    with pytest.raises(common.UserError, match="is not a readable DVC project"):
+    with pytest.raises(errors.UserError, match="is not a readable DVC project"):
         verify_cache.verify(tmp_path)

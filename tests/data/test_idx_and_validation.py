@@ -5,14 +5,14 @@ import gzip
 import numpy as np
 import pytest
 
-from stages import common, preprocess
-from tools import synthetic
+from classifier import errors, idx, splits
+from tests.support import synthetic
 
 
 def test_idx_round_trip(tmp_path):
     images, labels = synthetic.digits(30)
-    assert np.array_equal(preprocess.read_idx(synthetic.write_idx(tmp_path / "i.gz", images)), images)
-    assert np.array_equal(preprocess.read_idx(synthetic.write_idx(tmp_path / "l.gz", labels)), labels)
+    assert np.array_equal(idx.read_idx(synthetic.write_idx(tmp_path / "i.gz", images)), images)
+    assert np.array_equal(idx.read_idx(synthetic.write_idx(tmp_path / "l.gz", labels)), labels)
 
 
 @pytest.mark.parametrize(
@@ -27,21 +27,21 @@ def test_idx_round_trip(tmp_path):
 def test_malformed_idx_is_a_clear_error(tmp_path, content, expected):
     path = tmp_path / "bad.gz"
     path.write_bytes(gzip.compress(content))
-    with pytest.raises(common.UserError, match=expected):
-        preprocess.read_idx(path)
+    with pytest.raises(errors.UserError, match=expected):
+        idx.read_idx(path)
 
 
 def test_not_gzip_and_missing_files_are_clear_errors(tmp_path):
     path = tmp_path / "plain.gz"
     path.write_bytes(b"<html>rate limited</html>")
-    with pytest.raises(common.UserError, match="not a readable gzip file"):
-        preprocess.read_idx(path)
-    with pytest.raises(common.UserError, match="run the fetch stage first"):
-        preprocess.read_idx(tmp_path / "missing.gz")
+    with pytest.raises(errors.UserError, match="not a readable gzip file"):
+        idx.read_idx(path)
+    with pytest.raises(errors.UserError, match="run the fetch stage first"):
+        idx.read_idx(tmp_path / "missing.gz")
 
 
 def test_valid_data_passes():
-    preprocess.validate(*synthetic.digits(40), "train")
+    idx.validate(*synthetic.digits(40), "train")
 
 
 @pytest.mark.parametrize(
@@ -57,13 +57,13 @@ def test_valid_data_passes():
 )
 def test_bad_data_is_rejected(mutate, expected):
     images, labels = mutate(*synthetic.digits(40))
-    with pytest.raises(common.UserError, match=expected):
-        preprocess.validate(images, labels, "train")
+    with pytest.raises(errors.UserError, match=expected):
+        idx.validate(images, labels, "train")
 
 
 def test_model_inputs_are_scaled_reshaped_and_one_hot():
     images, labels = synthetic.digits(20)
-    x, y = preprocess.to_model_inputs(images, labels)
+    x, y = splits.to_model_inputs(images, labels)
     assert x.shape == (20, 28, 28, 1) and x.dtype == np.float32
     assert x.min() >= 0.0 and x.max() == 1.0
     assert y.shape == (20, 10) and y.dtype == np.float32
@@ -73,12 +73,12 @@ def test_model_inputs_are_scaled_reshaped_and_one_hot():
 def test_validation_split_is_stratified_disjoint_and_seeded():
     images, labels = synthetic.digits(200)
     images[:, 0, 0] = np.arange(200)  # tag each image so the split can be traced
-    tx, ty, vx, vy = preprocess.split_validation(images, labels, 0.1, seed=5)
+    tx, ty, vx, vy = splits.split_validation(images, labels, 0.1, seed=5)
     assert len(vy) == 20 and len(ty) == 180
     assert np.bincount(vy, minlength=10).tolist() == [2] * 10
     tags = set(tx[:, 0, 0].tolist()) | set(vx[:, 0, 0].tolist())
     assert tags == set(range(200)) and not set(tx[:, 0, 0].tolist()) & set(vx[:, 0, 0].tolist())
-    again = preprocess.split_validation(images, labels, 0.1, seed=5)
+    again = splits.split_validation(images, labels, 0.1, seed=5)
     assert np.array_equal(again[2], vx)
-    with pytest.raises(common.UserError, match="raise preprocess.val_fraction"):
-        preprocess.split_validation(images, labels, 0.02, seed=5)
+    with pytest.raises(errors.UserError, match="raise preprocess.val_fraction"):
+        splits.split_validation(images, labels, 0.02, seed=5)

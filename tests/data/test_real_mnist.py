@@ -3,16 +3,16 @@
 import numpy as np
 import yaml
 
-from stages import common, fetch
-from tests.real_mnist import REAL_MNIST, needs_real_mnist, real_mnist
+from classifier import download, paths
+from tests.support.real_mnist import REAL_MNIST, needs_real_mnist, real_mnist
 
 pytestmark = needs_real_mnist
 
 
 def test_real_files_match_the_pinned_checksums():
-    pinned = yaml.safe_load(common.PARAMS_PATH.read_text())["fetch"]["sha256"]
+    pinned = yaml.safe_load(paths.PARAMS_PATH.read_text())["fetch"]["sha256"]
     for name, digest in pinned.items():
-        assert fetch.sha256_of(REAL_MNIST / name) == digest, name
+        assert download.sha256_of(REAL_MNIST / name) == digest, name
 
 
 def test_real_files_parse_and_validate():

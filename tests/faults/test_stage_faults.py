@@ -11,8 +11,8 @@ good bytes back.
 DVC 3.67 verifies a cache file only when it is not read-only (DVC makes every cache file read-only once it has
 hashed it, and from then on trusts it), and `dvc checkout` never verifies one: the damage in those cases is
 done as a user who is not root must do it, by making the file writable first, and `dvc status` looks before
-`dvc checkout` does. A damaged file left read-only (bit rot, a write by root) is found by tools.verify_cache,
-which rehashes the whole cache, and `make push` (tools.push) runs it first, so that it uploads nothing
+`dvc checkout` does. A damaged file left read-only (bit rot, a write by root) is found by maintenance.verify_cache,
+which rehashes the whole cache, and `make push` (maintenance.push) runs it first, so that it uploads nothing
 damaged."""
 
 import contextlib
@@ -29,9 +29,9 @@ import time
 import psutil
 import pytest
 
-from stages import common
-from tests.project import new_project, ran_stages
-from tools import verify_cache
+from classifier import dataset, paths
+from maintenance import verify_cache
+from tests.support.project import new_project, ran_stages
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_a_killed_dvc_repro_takes_its_running_stage_with_it(project, kill_after_
         assert not still_running(training), "the train stage died with dvc instead of running on as an orphan"
     project.edit_params("train", epochs=2)
     project.dvc("repro")  # reruns train, or restores it from the run cache: either way the outputs are back
-    assert (project.root / common.MODEL_PATH.relative_to(common.ROOT)).is_file()
+    assert (project.root / paths.MODEL_PATH.relative_to(paths.ROOT)).is_file()
     assert json.loads(project.dvc("status", "--json")) == {}
 
 
@@ -150,7 +150,7 @@ def trickling_mirror(project):
 def test_a_dvc_repro_killed_mid_download_takes_fetch_with_it_and_the_next_one_leaves_no_temporary_file(
     project, trickling_mirror
 ):
-    raw = project.root / common.RAW_DIR.relative_to(common.ROOT)
+    raw = project.root / paths.RAW_DIR.relative_to(paths.ROOT)
     params_yaml = (project.root / "params.yaml").read_text()
     project.edit_params("fetch", timeout_s=29)  # a fetch param changed: fetch must run again, not be skipped
     project.env["MNIST_MIRROR"] = trickling_mirror
@@ -207,7 +207,7 @@ def outputs(project) -> dict[str, str]:
         path.relative_to(project.root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
         for folder in OUTPUT_DIRS
         for path in sorted((project.root / folder).rglob("*"))
-        if path.is_file() and path != project.root / common.PARAMS_CHECKED.relative_to(common.ROOT)
+        if path.is_file() and path != project.root / paths.PARAMS_CHECKED.relative_to(paths.ROOT)
     }
 
 
@@ -240,11 +240,11 @@ def test_a_bad_param_given_to_dvc_exp_run_leaves_every_earlier_output_in_place(p
 
 @pytest.mark.parametrize(
     ("stage", "output"),
-    [("preprocess", common.processed_path("train")), ("evaluate", common.EVAL_METRICS_PATH)],
+    [("preprocess", paths.processed_path("train")), ("evaluate", paths.EVAL_METRICS_PATH)],
     ids=["preprocess", "evaluate"],
 )
 def test_a_full_disk_is_one_line_and_leaves_the_good_output_in_place(project, stage, output):
-    target = project.root / output.relative_to(common.ROOT)
+    target = project.root / output.relative_to(paths.ROOT)
     before = target.read_bytes()
     tmp = target.with_name(f".tmp-{target.name}")
     tmp.symlink_to("/dev/full")  # the stage's temporary file: every write to it fails with ENOSPC
@@ -262,7 +262,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_good_output_in_place(project, st
 @pytest.fixture
 def read_only_plots(project):
     """plots/ as a read-only bind mount of itself (root ignores file modes, so chmod would not do)."""
-    plots = project.root / common.PLOTS_DIR.relative_to(common.ROOT)
+    plots = project.root / paths.PLOTS_DIR.relative_to(paths.ROOT)
     mounted = subprocess.run(["mount", "--bind", str(plots), str(plots)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"needs a bind mount (root in a namespace that allows it): {mounted.stderr.decode().strip()}")
@@ -317,7 +317,7 @@ def default_remote(project, tmp_path):
 
 @pytest.mark.parametrize("how", ["truncate", "flip"])
 def test_a_damaged_cache_copy_of_the_model_is_named_refused_and_pulled_again(project, default_remote, how):
-    model = project.root / common.MODEL_PATH.relative_to(common.ROOT)
+    model = project.root / paths.MODEL_PATH.relative_to(paths.ROOT)
     name = model.relative_to(project.root).as_posix()
     good = model.read_bytes()
     cached = cache_file(project, good)
@@ -343,9 +343,9 @@ def test_a_damaged_cache_copy_of_the_model_is_named_refused_and_pulled_again(pro
 
 
 def test_a_damaged_cache_copy_of_a_data_file_makes_dvc_repro_fetch_it_again(project):
-    raw = project.root / common.RAW_DIR.relative_to(common.ROOT)
+    raw = project.root / paths.RAW_DIR.relative_to(paths.ROOT)
     good = files(raw)
-    name = common.RAW_FILES["train_images"]
+    name = dataset.RAW_FILES["train_images"]
     cached = cache_file(project, good[name])
     damage(cached, "flip")
     shutil.rmtree(raw)
@@ -365,13 +365,13 @@ def damage_read_only(path) -> None:
 
 
 def test_a_damaged_read_only_cache_file_is_found_by_verify_cache_and_pulled_again(project, default_remote):
-    model = project.root / common.MODEL_PATH.relative_to(common.ROOT)
+    model = project.root / paths.MODEL_PATH.relative_to(paths.ROOT)
     good = model.read_bytes()
     cached = cache_file(project, good)
     damage_read_only(cached)
     model.unlink()
 
-    result = project.run(sys.executable, "-m", "tools.verify_cache", check=False)
+    result = project.run(sys.executable, "-m", "maintenance.verify_cache", check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: damaged in DVC's cache, removed: {model.relative_to(project.root).as_posix()}; {verify_cache.FIX}"
@@ -380,18 +380,18 @@ def test_a_damaged_read_only_cache_file_is_found_by_verify_cache_and_pulled_agai
     project.dvc("pull")
     assert model.read_bytes() == good and cached.read_bytes() == good
     assert json.loads(project.dvc("status", "--json")) == {}
-    assert project.run(sys.executable, "-m", "tools.verify_cache").stdout.startswith("every file in DVC's cache")
+    assert project.run(sys.executable, "-m", "maintenance.verify_cache").stdout.startswith("every file in DVC's cache")
 
 
 def test_make_push_uploads_nothing_while_a_cache_file_is_damaged(project, default_remote, tmp_path):
-    model = project.root / common.MODEL_PATH.relative_to(common.ROOT)
+    model = project.root / paths.MODEL_PATH.relative_to(paths.ROOT)
     good = model.read_bytes()
     cached = cache_file(project, good)
     damage_read_only(cached)
     empty = tmp_path / "empty-remote"
     project.dvc("remote", "add", "--local", "empty", str(empty))
     try:
-        result = project.run(sys.executable, "-m", "tools.push", "-r", "empty", check=False)
+        result = project.run(sys.executable, "-m", "maintenance.push", "-r", "empty", check=False)
     finally:
         project.dvc("remote", "remove", "--local", "empty")
     assert result.returncode == 1

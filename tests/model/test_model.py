@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import common, model_file, params, preprocess, train
-from tests.param_edits import changed
-from tools import synthetic
+from classifier import errors, inference, paths, splits, training
+from classifier.model import build_model, float32_copy
+from classifier.params import checks, sections
+from classifier.params.overrides import changed
+from tests.support import synthetic
 
 
 def block(filters, kernel_size, strides, padding, pool, dropout):
@@ -43,7 +45,7 @@ def test_layers_follow_the_params(train_params):
             ],
         },
     )
-    model = train.build_model(p)
+    model = build_model(p)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [8, 8, 16, 24, 24]
     assert [c.kernel_size[0] for c in convs] == [5, 5, 3, 3, 3]
@@ -57,7 +59,7 @@ def test_layers_follow_the_params(train_params):
     assert [d.units for d in dense] == [64, 32, 10]
     assert dense[-1].activation is keras.activations.softmax
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
-    plain = train.build_model(changed(p, **{"model.batch_norm": False}))
+    plain = build_model(changed(p, **{"model.batch_norm": False}))
     assert count(plain, keras.layers.BatchNormalization) == 0
 
 
@@ -72,14 +74,14 @@ def test_strides_padding_and_pooling_set_the_feature_map_sizes(train_params):
             ]
         },
     )
-    model = train.build_model(p)
+    model = build_model(p)
     assert [layer.output.shape[1] for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [12, 12, 4]
 
 
 def test_a_model_that_shrinks_the_image_to_nothing_is_a_clear_error(train_params):
     shrinking = block([8, 8], 3, 1, "valid", pool=True, dropout=0.2)
-    with pytest.raises(common.UserError, match="padding: same"):
-        train.build_model(changed(train_params, **{"model.conv_blocks": [shrinking] * 4}))
+    with pytest.raises(errors.UserError, match="padding: same"):
+        build_model(changed(train_params, **{"model.conv_blocks": [shrinking] * 4}))
 
 
 @pytest.mark.parametrize(
@@ -98,23 +100,23 @@ def test_a_bad_conv_block_names_its_index_and_field(tmp_path, monkeypatch, train
     train_values["model"]["conv_blocks"][1].update(change)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"train": train_values}))
-    monkeypatch.setattr(common, "PARAMS_PATH", path)
-    with pytest.raises(common.UserError, match=re.escape(expected)):
-        params.load(params.Train)
+    monkeypatch.setattr(paths, "PARAMS_PATH", path)
+    with pytest.raises(errors.UserError, match=re.escape(expected)):
+        checks.load(sections.Train)
 
 
 def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
     p = train_params
-    train.seed_everything(p.seed, p.deterministic)
-    x, y = preprocess.to_model_inputs(*synthetic.digits(300, seed=3))
-    model = train.build_model(p)
+    training.seed_everything(p.seed, p.deterministic)
+    x, y = splits.to_model_inputs(*synthetic.digits(300, seed=3))
+    model = build_model(p)
     model.compile(
-        optimizer=keras.optimizers.Adam(train.learning_rate_schedule(p, 10)),
+        optimizer=keras.optimizers.Adam(training.learning_rate_schedule(p, 10)),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
     history = model.fit(
-        train.make_dataset(x, y, p.batch_size, p.seed, shuffle=True), epochs=p.epochs, shuffle=False, verbose=0
+        training.make_dataset(x, y, p.batch_size, p.seed, shuffle=True), epochs=p.epochs, shuffle=False, verbose=0
     )
     losses = history.history["loss"]
     assert losses[-1] < 0.5 * losses[0], losses
@@ -122,19 +124,19 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
     model.save(path, include_optimizer=False)
     reloaded = keras.models.load_model(path, compile=False)
     np.testing.assert_allclose(reloaded.predict(x[:50], verbose=0), model.predict(x[:50], verbose=0), atol=1e-5)
-    test_x, test_y = preprocess.to_model_inputs(*synthetic.digits(100, seed=4))
+    test_x, test_y = splits.to_model_inputs(*synthetic.digits(100, seed=4))
     accuracy = (reloaded.predict(test_x, verbose=0).argmax(1) == test_y.argmax(1)).mean()
     assert accuracy > 0.9
     shifted = np.roll(test_x, 1, axis=2)
     same = (reloaded.predict(shifted, verbose=0).argmax(1) == test_y.argmax(1)).mean()
     assert same > 0.9, "a one-pixel shift keeps the prediction"
-    compiled = model_file.Classifier(reloaded)(test_x, batch_size=7)
+    compiled = inference.Classifier(reloaded)(test_x, batch_size=7)
     np.testing.assert_allclose(compiled, reloaded.predict(test_x, verbose=0), atol=1e-5)
     assert (compiled.argmax(1) == reloaded.predict(test_x, verbose=0).argmax(1)).all()
 
 
 def test_the_classifier_folds_batch_norm_into_the_layer_before_and_answers_as_predict(train_params):
-    model = train.build_model(train_params)
+    model = build_model(train_params)
     rng = np.random.default_rng(0)
     for layer in model.layers:  # statistics far from the initial ones (mean 0, variance 1, gamma 1, beta 0)
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -147,24 +149,24 @@ def test_the_classifier_folds_batch_norm_into_the_layer_before_and_answers_as_pr
                     rng.uniform(0.1, 4, channels),
                 ]
             )
-    folded = model_file.batch_norm_folded(model)
+    folded = inference.batch_norm_folded(model)
     assert count(model, keras.layers.BatchNormalization) > 0
     assert count(folded, keras.layers.BatchNormalization) == 0
     assert count(folded, keras.layers.Conv2D) == count(model, keras.layers.Conv2D)
-    x, _ = preprocess.to_model_inputs(*synthetic.digits(64, seed=5))
+    x, _ = splits.to_model_inputs(*synthetic.digits(64, seed=5))
     expected = model.predict(x, verbose=0)
-    np.testing.assert_allclose(model_file.Classifier(model)(x, batch_size=16), expected, atol=1e-5)
-    unnormalised = train.build_model(changed(train_params, **{"model.batch_norm": False}))
-    assert model_file.batch_norm_folded(unnormalised).count_params() == unnormalised.count_params()
+    np.testing.assert_allclose(inference.Classifier(model)(x, batch_size=16), expected, atol=1e-5)
+    unnormalised = build_model(changed(train_params, **{"model.batch_norm": False}))
+    assert inference.batch_norm_folded(unnormalised).count_params() == unnormalised.count_params()
 
 
 def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):
     p = changed(train_params, precision="mixed_bfloat16")
     keras.mixed_precision.set_dtype_policy(p.precision)
     try:
-        model = train.build_model(p)
+        model = build_model(p)
         assert model.layers[0].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
-        saved = train.float32_copy(p, model)
+        saved = float32_copy(p, model)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     assert {layer.compute_dtype for layer in saved.layers} == {"float32"}
@@ -174,21 +176,21 @@ def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):
 
 def test_augmentation_moves_pixels_in_training_only(train_params):
     p = changed(train_params, **{"augmentation.rotation_deg": 15, "augmentation.shift": 0.1, "augmentation.zoom": 0.1})
-    augmenter = keras.Sequential(train.augmentation_layers(p))
-    x, _ = preprocess.to_model_inputs(*synthetic.digits(16))
+    augmenter = keras.Sequential(training.augmentation_layers(p))
+    x, _ = splits.to_model_inputs(*synthetic.digits(16))
     augmented = np.asarray(augmenter(x, training=True))
     assert augmented.shape == x.shape
     assert np.abs(augmented - x).mean() > 0.01
     assert augmented.min() >= 0.0 and augmented.max() <= 1.0 + 1e-6
     np.testing.assert_array_equal(np.asarray(augmenter(x, training=False)), x)
     assert [
-        type(layer).__name__ for layer in train.augmentation_layers(changed(p, **{"augmentation.rotation_deg": 0}))
+        type(layer).__name__ for layer in training.augmentation_layers(changed(p, **{"augmentation.rotation_deg": 0}))
     ] == ["RandomTranslation", "RandomZoom"], "a transformation set to 0 costs nothing"
 
 
 def test_learning_rate_warms_up_then_decays(train_params):
     p = changed(train_params, epochs=4, warmup_epochs=1, learning_rate=0.01)
-    schedule = train.learning_rate_schedule(p, steps_per_epoch=10)
+    schedule = training.learning_rate_schedule(p, steps_per_epoch=10)
     rates = [float(schedule(step)) for step in (0, 10, 25, 40)]
     assert rates[0] < rates[1] == pytest.approx(0.01)
     assert rates[1] > rates[2] > rates[3] >= 0

@@ -4,13 +4,13 @@ import json
 import subprocess
 import sys
 
-from stages import common
+from classifier import paths
 
 
 def test_benchmark_runs_on_tiny_data(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--repeats", "1", "--seeds", "7", "8", "--out", str(tmp_path)],
-        cwd=common.ROOT,
+        cwd=paths.ROOT,
         capture_output=True,
         text=True,
         timeout=900,
@@ -18,7 +18,7 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "results.json").read_text())
     assert figures["quick"] is True
-    assert set(figures["stages"]) == set(common.STAGES)
+    assert set(figures["stages"]) == set(paths.STAGES)
     for name, stage in figures["stages"].items():
         assert stage["wall_s"] > 0 and stage["peak_mb"] > 10 and stage["startup_s"] > 0, name
     assert figures["reference"]["epochs"] == 1 and 0 <= figures["reference"]["test_accuracy"] <= 1

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.project import new_project
-from tools import check_plots_page
+from maintenance import check_plots_page
+from tests.support.project import new_project
 
 EXPERIMENTS = {
     "fast-lr": ["-S", "train.learning_rate=0.02"],
@@ -94,7 +94,7 @@ def test_plots_page_renders_in_headless_chromium(project, plots_page):
     output = project.run(
         sys.executable,
         "-m",
-        "tools.check_plots_page",
+        "maintenance.check_plots_page",
         str(plots_page),
         "--screenshot",
         str(screenshot),
@@ -105,7 +105,7 @@ def test_plots_page_renders_in_headless_chromium(project, plots_page):
     assert screenshot.stat().st_size > 20_000, "a screenshot of a drawn page, not a blank one"
     blank = project.root / "blank.html"
     blank.write_text("<html><body><p>no plots</p></body></html>")
-    failed = project.run(sys.executable, "-m", "tools.check_plots_page", str(blank), check=False)
+    failed = project.run(sys.executable, "-m", "maintenance.check_plots_page", str(blank), check=False)
     assert failed.returncode == 1 and "did not render: 0 charts drawn" in failed.stderr
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import workers
-from tests.project import STAGES, new_project, ran_stages
-from tools import synthetic
+from classifier import cluster, files
+from tests.support import synthetic
+from tests.support.project import STAGES, new_project, ran_stages
 
 EXPERIMENT = "one-epoch"
 
@@ -60,7 +60,7 @@ def origin(tmp_path_factory):
     project.experiment_model_md5 = md5(project.root / "models" / "model.h5")
     project.experiment_metrics = json.loads((project.root / "metrics" / "evaluate.json").read_text())
     project.dvc("exp", "push", "origin", EXPERIMENT)
-    project.run(sys.executable, "-m", "tools.push")  # `make push`: dvc push --run-cache, completed
+    project.run(sys.executable, "-m", "maintenance.push")  # `make push`: dvc push --run-cache, completed
     project.url = str(base / "origin.git")
     return project
 
@@ -74,10 +74,10 @@ def test_the_default_remote_is_outside_the_clone_under_the_users_cache(origin):
 
 def test_a_fresh_clone_passes_the_lock_check_and_a_stale_lock_fails_it(origin, tmp_path):
     clone = origin.clone(origin.url, tmp_path / "clone")
-    check = [sys.executable, "-m", "tools.check_lock"]
+    check = [sys.executable, "-m", "maintenance.check_lock"]
     assert clone.run(*check).stdout.startswith("dvc.lock matches"), "empty cache, nothing pulled: still passes"
     common = clone.root / "stages" / "common.py"
-    common.write_text(common.read_text().replace('"""What every stage shares', '"""What all stages share', 1))
+    files.write_text(common.read_text().replace('"""What every stage shares', '"""What all stages share', 1))
     stale = clone.run(*check, check=False)
     assert stale.returncode == 1
     lines = stale.stderr.strip().splitlines()
@@ -105,7 +105,7 @@ def test_a_committed_metric_that_differs_from_the_lock_fails_the_check(origin, t
     clone = origin.clone(origin.url, tmp_path / "clone")
     metrics = clone.root / "metrics" / "evaluate.json"
     metrics.write_text(metrics.read_text().replace('"accuracy": ', '"accuracy": 0.5, "was": ', 1))
-    stale = clone.run(sys.executable, "-m", "tools.check_lock", check=False)
+    stale = clone.run(sys.executable, "-m", "maintenance.check_lock", check=False)
     assert stale.returncode == 1 and "stage 'evaluate': metrics/evaluate.json modified" in stale.stderr
 
 
@@ -173,7 +173,7 @@ def s3_endpoint():
     pytest.importorskip("moto.server", reason="needs moto[server] (requirements.txt)")
     import boto3
 
-    port = workers.free_ports(1)[0]
+    port = cluster.free_ports(1)[0]
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

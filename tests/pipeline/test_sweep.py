@@ -12,8 +12,8 @@ import time
 import pytest
 import yaml
 
-from stages import common
-from tests.project import Project, new_project, ran_stages
+from classifier import paths
+from tests.support.project import Project, new_project, ran_stages
 
 LOCAL_GRID = "-S 'train.learning_rate=-1,0.01,0.02,0.03,0.05' -S train.epochs=1"  # 5 points, the first one bad
 GOOD_RATES = {0.01, 0.02, 0.03, 0.05}
@@ -32,7 +32,7 @@ def md5(data: bytes) -> str:
 def set_up_make(project) -> None:
     """The Makefile in the test repo, with `make setup` counted as done: the test's venv is on PATH already."""
     for name in ("Makefile", "requirements.txt"):
-        shutil.copy(common.ROOT / name, project.root / name)
+        shutil.copy(paths.ROOT / name, project.root / name)
     stamp = project.root / ".venv" / ".installed-requirements"
     stamp.parent.mkdir(exist_ok=True)
     stamp.touch()
@@ -74,7 +74,7 @@ def origin(tmp_path_factory):
     project.run("git", "init", "-q", "--bare", "-b", "main", project.url)
     project.run("git", "remote", "add", "origin", project.url)
     project.run("git", "push", "-q", "origin", "main")
-    project.run(sys.executable, "-m", "tools.push")
+    project.run(sys.executable, "-m", "maintenance.push")
     return project
 
 

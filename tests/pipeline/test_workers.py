@@ -11,14 +11,14 @@ import time
 import psutil
 import pytest
 
-from tests.project import new_project, ran_stages
+from tests.support.project import new_project, ran_stages
 
 LEARNABLE = {
     "epochs": 6,
     "learning_rate": 0.01,
     "batch_size": 20,
-    "model": {"width": 0.25},
-    "early_stopping": {"patience": 10},
+    "model.width": 0.25,
+    "early_stopping.patience": 10,
 }  # every epoch runs, in both
 TOLERANCE = 0.1  # of test accuracy on 60 synthetic digits, between 1 and 2 workers
 

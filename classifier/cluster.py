@@ -18,9 +18,9 @@ import subprocess
 import sys
 import time
 
-from stages import common
+from classifier.errors import UserError
 
-TF_CONFIG = "TF_CONFIG"  # one of stages.MANAGED_BY: a worker dies with its launcher
+TF_CONFIG = "TF_CONFIG"  # one of stages.MANAGED_BY (stages/__init__.py): a worker dies with its launcher
 POLL_S = 0.5
 STOP_GRACE_S = 10
 
@@ -36,7 +36,7 @@ def is_chief() -> bool:
     try:
         task = json.loads(os.environ[TF_CONFIG]).get("task", {})
     except (json.JSONDecodeError, AttributeError):
-        raise common.UserError(f"{TF_CONFIG} is not a JSON object with a `task`; fix it or unset it to train here")
+        raise UserError(f"{TF_CONFIG} is not a JSON object with a `task`; fix it or unset it to train here")
     return task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index") == 0)
 
 
@@ -98,7 +98,7 @@ def run_local(count: int, command: list[str]) -> None:
             failed = [(index, code) for index, code in enumerate(codes) if code not in (None, 0)]
             if failed:
                 index, code = min(failed, key=lambda entry: entry[1] >= 0)  # a killed worker before its victims
-                raise common.UserError(
+                raise UserError(
                     f"training worker {index} of {count} died ({exit_text(code)}); the other workers were stopped. "
                     f"Its error is above; to train in one process, `dvc exp run -S train.workers=1`"
                 )

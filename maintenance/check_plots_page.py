@@ -1,6 +1,6 @@
 """Open a `dvc plots show` / `dvc plots diff` HTML page in headless Chromium, screenshot it, check it drew.
 
-Usage: python -m tools.check_plots_page dvc_plots/index.html [--screenshot PATH] [--min-charts N]
+Usage: python -m maintenance.check_plots_page dvc_plots/index.html [--screenshot PATH] [--min-charts N]
 
 DVC's page loads Vega, Vega-Lite and Vega-Embed from a CDN. The page's requests for them are answered
 from a local npm install of the same versions (VEGA_DIR, default .cache/vega/node_modules; `make
@@ -16,10 +16,10 @@ import os
 import sys
 from pathlib import Path
 
-from stages import common
+from classifier import errors, paths
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-VEGA_DIR = Path(os.environ.get("VEGA_DIR", common.ROOT / ".cache" / "vega" / "node_modules"))
+VEGA_DIR = Path(os.environ.get("VEGA_DIR", paths.ROOT / ".cache" / "vega" / "node_modules"))
 CDN = "https://cdn.jsdelivr.net/npm/"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -83,17 +83,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-charts", type=int, default=3)
     args = parser.parse_args(argv)
     if not args.page.is_file():
-        raise common.UserError(f"{args.page} not found; write it with `dvc plots show` or `dvc plots diff`")
+        raise errors.UserError(f"{args.page} not found; write it with `dvc plots show` or `dvc plots diff`")
     if not Path(CHROMIUM).is_file() or not VEGA_DIR.is_dir():
-        raise common.UserError(f"needs Chromium at {CHROMIUM} and Vega under {VEGA_DIR}; run `make browser-deps`")
+        raise errors.UserError(f"needs Chromium at {CHROMIUM} and Vega under {VEGA_DIR}; run `make browser-deps`")
     screenshot = args.screenshot or args.page.with_name("screenshot.png")
     found = inspect_page(args.page, screenshot, args.min_charts)
     summary = f"{found['charts']} charts drawn, {found['images']} images ({len(found['broken'])} broken)"
     if found["charts"] < args.min_charts or found["broken"] or found["errors"]:
         problems = "; ".join(found["errors"][:2] + [f"broken image {src}" for src in found["broken"][:2]])
-        raise common.UserError(f"{args.page} did not render: {summary}{'; ' + problems if problems else ''}")
+        raise errors.UserError(f"{args.page} did not render: {summary}{'; ' + problems if problems else ''}")
     print(f"{args.page}: {summary}; screenshot {screenshot}")
 
 
 if __name__ == "__main__":
-    sys.exit(common.run(main))
+    sys.exit(errors.run(main))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as npst
 from PIL import Image
 
-from tools import predict
+from classifier import transform
 
 MODES = ("1", "L", "I;16", "RGB", "RGBA", "CMYK", "P")
 FORMATS = {
@@ -22,7 +22,7 @@ FORMATS = {
     "P": ("PNG", "GIF", "BMP"),
 }
 BYTES_PER_PIXEL = {"1": 1 / 8, "L": 1, "I;16": 2, "RGB": 3, "RGBA": 4, "CMYK": 4, "P": 1}
-SIDE = predict.MAX_SIDE
+SIDE = transform.MAX_SIDE
 # At and just over the limit, and thin strips: drawn as flat paper with a bar (noise would take seconds to encode).
 LARGE_SIZES = ((SIDE, SIDE), (SIDE + 1, SIDE), (SIDE * SIDE, 1), (1, 20_000), (SIDE * 2, SIDE))
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM", b"II*\x00", b"RIFF\x00\x00\x00\x00WEBP", b"P5 ")

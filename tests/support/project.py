@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from stages import common
-from tools import synthetic
+from classifier import paths
+from classifier.params.overrides import edit_file
+from tests.support import synthetic
 
-STAGES = common.STAGES
+STAGES = paths.STAGES
 # The longest a test's command may take: minutes for a pipeline on tiny data even on a slow CI machine.
 COMMAND_TIMEOUT_S = 900
 
@@ -62,7 +63,8 @@ class Project:
         self.run("git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
 
     def edit_params(self, section: str, **values) -> None:
-        synthetic.set_params(self.root / "params.yaml", section, **values)
+        """Set `values` of params.yaml's `section`; nested keys dotted: `edit_params("train", **{"model.width": 1})`."""
+        edit_file(self.root / "params.yaml", {f"{section}.{key}": value for key, value in values.items()})
 
     def clone(self, url: str, root: Path) -> Project:
         """A fresh `git clone` of `url` at `root`, as a teammate on this machine (same home) would make."""
@@ -82,6 +84,6 @@ def new_project(root: Path, mirror: Path, home: Path | None = None) -> Project:
     project.run("git", "init", "-q", "-b", "main")
     project.dvc("init", "-q")
     if home:
-        shutil.copy(common.ROOT / ".dvc" / "config", root / ".dvc" / "config")
+        shutil.copy(paths.ROOT / ".dvc" / "config", root / ".dvc" / "config")
     project.commit("project")
     return project

@@ -1,7 +1,7 @@
 """Find damaged files in DVC's local cache, name them and remove them, so that `dvc pull` or `dvc repro` brings
 the good bytes back.
 
-Usage: python -m tools.verify_cache [REPO]   (`make verify-cache`; `make push` runs it before pushing)
+Usage: python -m maintenance.verify_cache [REPO]   (`make verify-cache`; `make push` runs it before pushing)
 
 DVC names each cache file by the MD5 of its bytes, and in 3.67 trusts a read-only one without reading it again
 (DVC issue #5978): a damaged copy (bit rot, a write by root, a restore that kept file modes) is checked out as
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from stages import common
+from classifier import errors, paths
 
 ENTRY = re.compile(r"[0-9a-f]{30}(\.dir)?")  # a cache file's name under its 2-hex folder; DVC's own
 # temporary files (.<token>.tmp, left by a killed pull or repro) are not entries and are skipped
@@ -38,7 +38,7 @@ def cache_dir(root: Path) -> Path:
         with Repo(str(root)) as repo:
             return Path(repo.cache.local.path)
     except DvcException as exc:
-        raise common.UserError(f"{root} is not a readable DVC project ({exc}); run this in a clone of it")
+        raise errors.UserError(f"{root} is not a readable DVC project ({exc}); run this in a clone of it")
 
 
 def md5_of(path: Path) -> str:
@@ -91,17 +91,17 @@ def verify(root: Path) -> None:
         except OSError as exc:
             kept.append(f"{name} ({path}: {exc.strerror})")
     if kept:
-        raise common.UserError(f"damaged in DVC's cache and not removable: {', '.join(kept)}; delete them, then {FIX}")
+        raise errors.UserError(f"damaged in DVC's cache and not removable: {', '.join(kept)}; delete them, then {FIX}")
     if found:
-        raise common.UserError(f"damaged in DVC's cache, removed: {', '.join(name for name, _ in found)}; {FIX}")
+        raise errors.UserError(f"damaged in DVC's cache, removed: {', '.join(name for name, _ in found)}; {FIX}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("repo", nargs="?", type=Path, default=common.ROOT)
+    parser.add_argument("repo", nargs="?", type=Path, default=paths.ROOT)
     verify(parser.parse_args(argv).repo)
     print("every file in DVC's cache matches its hash")
 
 
 if __name__ == "__main__":
-    sys.exit(common.run(main))
+    sys.exit(errors.run(main))

@@ -1,6 +1,6 @@
 """Fail when dvc.lock does not match the code, params and dvc.yaml, naming the stage and the file.
 
-Usage: python -m tools.check_lock [REPO]   (`make check-lock` before a commit; CI runs it on its fresh clone)
+Usage: python -m maintenance.check_lock [REPO]   (`make check-lock` before a commit; CI runs it on its fresh clone)
 
 A change to a stage's code, params or dvc.yaml must be committed with the `dvc repro` that follows it, or a
 fresh clone finds every stage changed and retrains. This asks DVC's own `dvc status` and keeps what a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from stages import common
+from classifier import errors, paths
 
 ABSENT = ("deleted", "not in cache")  # what `dvc status` says of a cached file that is not in the workspace
 REVIEW_DIRS = ("metrics", "plots")
@@ -85,7 +85,7 @@ def untracked_review_files(root: Path, in_git: list[Path]) -> list[str]:
     """Files under metrics/ and plots/ that git tracks but no stage declares."""
     listed = subprocess.run(["git", "ls-files", "--", *REVIEW_DIRS], cwd=root, capture_output=True, text=True)
     if listed.returncode != 0:
-        raise common.UserError(f"{root} is not a git repository; run the check in a clone of the project")
+        raise errors.UserError(f"{root} is not a git repository; run the check in a clone of the project")
     return [
         f"{path} is tracked by git but no stage in dvc.yaml writes it; `git rm` it or declare it in dvc.yaml"
         for path in map(Path, listed.stdout.split())
@@ -102,18 +102,18 @@ def problems(root: Path) -> list[str]:
             cached, in_git = declared_outputs(repo)
             status = repo.status()
     except DvcException as exc:
-        raise common.UserError(f"DVC cannot read the project at {root} ({exc}); fix dvc.yaml or dvc.lock")
+        raise errors.UserError(f"DVC cannot read the project at {root} ({exc}); fix dvc.yaml or dvc.lock")
     return status_problems(status, cached, root) + untracked_review_files(root, in_git)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("repo", nargs="?", type=Path, default=common.ROOT, help="project to check (default: this one)")
+    parser.add_argument("repo", nargs="?", type=Path, default=paths.ROOT, help="project to check (default: this one)")
     found = problems(parser.parse_args(argv).repo.resolve())
     if found:
-        raise common.UserError("\nerror: ".join(found))
+        raise errors.UserError("\nerror: ".join(found))
     print("dvc.lock matches the code, params, dvc.yaml, metrics/ and plots/")
 
 
 if __name__ == "__main__":
-    sys.exit(common.run(main))
+    sys.exit(errors.run(main))

@@ -1,4 +1,5 @@
-"""Loading the saved model, shared by the evaluate stage and the predict and serve tools."""
+"""The saved model at inference: loading it with its checks, and its forward pass in ONNX Runtime. The evaluate
+stage, predict, serve and the benchmark all score through this module."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import common
+from classifier import dataset
+from classifier.errors import UserError
 
-INPUT_SHAPE = (None, common.IMAGE_SIZE, common.IMAGE_SIZE, 1)
-OUTPUT_SHAPE = (None, common.NUM_CLASSES)
+INPUT_SHAPE = (None, *dataset.INPUT_SHAPE)
+OUTPUT_SHAPE = (None, dataset.NUM_CLASSES)
 REBUILD = "rebuild it with `dvc repro --force train` (or pass another path)"
 
 
@@ -22,7 +24,7 @@ def load_model(path: Path):
     """The Keras model saved at `path`, checked to be an MNIST classifier ((N, 28, 28, 1) in, (N, 10) out), or
     a UserError that names the problem and the fix. TensorFlow's start-up lines are kept off stderr."""
     if not path.is_file():
-        raise common.UserError(f"model {path} not found; train it with `dvc repro` (or pass another path)")
+        raise UserError(f"model {path} not found; train it with `dvc repro` (or pass another path)")
     with native_stderr_silenced():
         model = read_keras_file(path)
     check_shapes(model, path)
@@ -30,14 +32,11 @@ def load_model(path: Path):
 
 
 class Classifier:
-    """A model's forward pass at inference, run by ONNX Runtime: the path the evaluate stage, tools.predict,
-    tools.serve and the benchmark all take. At load time each batch normalisation is folded into the layer
-    before it (batch_norm_folded), the forward pass `model(x, training=False)` is traced and converted to an
-    ONNX graph in memory (tf2onnx, about a second), and ONNX Runtime runs that graph on (N, 28, 28, 1) float32
-    batches: 1.5-1.8x the images per second of TensorFlow's own traced graph and a fifth to a quarter of its
-    time for one image (docs/experiments.md, round 6), within 1e-6 of predict()'s probabilities. Nothing is
-    written: the graph comes from the .h5 each time, so it cannot drift from it. predict() itself builds a
-    dataset and callbacks on every call (about 60 ms for one image)."""
+    """A model's forward pass at inference, run by ONNX Runtime. At load time each batch normalisation is folded
+    into the layer before it (batch_norm_folded), the forward pass `model(x, training=False)` is traced and
+    converted to an ONNX graph in memory (tf2onnx), and ONNX Runtime runs that graph on (N, H, W, C) float32
+    batches, within 1e-6 of predict()'s probabilities (docs/performance.md has the speed). Nothing is written:
+    the graph comes from the .h5 each time, so it cannot drift from it."""
 
     def __init__(self, model):
         import onnxruntime
@@ -66,7 +65,7 @@ class Classifier:
             )[0]
             for start in range(0, len(images), batch_size)
         ]
-        return np.concatenate(batches) if batches else np.empty((0, common.NUM_CLASSES), np.float32)
+        return np.concatenate(batches) if batches else np.empty((0, dataset.NUM_CLASSES), np.float32)
 
 
 def batch_norm_folded(model):
@@ -114,9 +113,9 @@ def read_keras_file(path: Path):
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises whatever its deserialiser hits: ValueError, TypeError, AttributeError...
-        raise common.UserError(f"model {path} is not a readable Keras HDF5 file ({first_line(exc)}); {REBUILD}")
+        raise UserError(f"model {path} is not a readable Keras HDF5 file ({first_line(exc)}); {REBUILD}")
     if not isinstance(model, keras.Model):
-        raise common.UserError(f"model {path} holds a {type(model).__name__}, not a Keras model; {REBUILD}")
+        raise UserError(f"model {path} holds a {type(model).__name__}, not a Keras model; {REBUILD}")
     return model
 
 
@@ -128,7 +127,7 @@ def check_shapes(model, path: Path) -> None:
     except (AttributeError, ValueError, TypeError):  # a subclassed model never built has no shapes
         shapes = ("unknown", "unknown")
     if shapes != (INPUT_SHAPE, OUTPUT_SHAPE):
-        raise common.UserError(
+        raise UserError(
             f"model {path} takes inputs shaped {shapes[0]} and gives {shapes[1]}; an MNIST classifier takes "
             f"{INPUT_SHAPE} and gives {OUTPUT_SHAPE}: {REBUILD}"
         )
@@ -153,7 +152,7 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(captured.fileno(), 2)
         try:
             yield
-        except common.UserError:
+        except UserError:
             raise
         except BaseException:
             crashed = True

@@ -1,0 +1,1 @@
+"""params.yaml's schema: `checks` reads a section, and each section has its own module (see checks)."""

@@ -1,0 +1,55 @@
+"""Scoring a model's test-set probabilities: the metrics, the confusion matrix and the per-class table for review,
+and the per-epoch history that training logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import classification_report, confusion_matrix, log_loss
+
+from classifier import dataset, files
+from classifier.errors import UserError
+
+DIGITS = list(range(dataset.NUM_CLASSES))
+
+
+def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, pd.DataFrame]:
+    """Metrics for metrics/evaluate.json, the confusion matrix and the classification report per digit."""
+    predicted = probs.argmax(axis=1)
+    cm = confusion_matrix(labels, predicted, labels=DIGITS)
+    report = classification_report(labels, predicted, labels=DIGITS, output_dict=True, zero_division=0)
+    per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
+    metrics = {
+        "accuracy": round(float(report["accuracy"]), 6),
+        "loss": round(float(log_loss(labels, probs, labels=DIGITS)), 6),
+        "precision_macro": round(float(report["macro avg"]["precision"]), 6),
+        "recall_macro": round(float(report["macro avg"]["recall"]), 6),
+        "f1_macro": round(float(report["macro avg"]["f1-score"]), 6),
+        "misclassified": int((predicted != labels).sum()),
+        "per_class_accuracy": {str(d): round(float(a), 6) for d, a in zip(DIGITS, per_class, strict=True)},
+    }
+    per_digit = pd.DataFrame([report[str(d)] for d in DIGITS]).rename(columns={"f1-score": "f1"})
+    per_digit = per_digit.round(6).astype({"support": int})
+    per_digit.insert(0, "digit", DIGITS)
+    return metrics, cm, per_digit
+
+
+def read_history(history_dir: Path) -> pd.DataFrame:
+    """One row per epoch with train/eval loss and accuracy, from dvclive's TSV files."""
+    columns = {}
+    for split in ("train", "eval"):
+        for metric in ("loss", "accuracy"):
+            path = history_dir / split / f"{metric}.tsv"
+            if not path.is_file():
+                raise UserError(f"{path} is missing; run the train stage first (`dvc repro train`)")
+            columns[f"{split}_{metric}"] = pd.read_csv(path, sep="\t").set_index("step")[metric]
+    history = pd.DataFrame(columns)
+    history.index = history.index + 1
+    return history
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    with files.atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)

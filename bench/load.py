@@ -1,6 +1,6 @@
 """Load test of the web app: throughput, latency, errors and the server's peak memory.
 
-Usage: python -m bench.load [--model models/model.h5] [--requests 3000] [--clients 1 20 100] [--runs 3]
+Usage: python -m bench.load [--model models/model.onnx] [--requests 3000] [--clients 1 20 100] [--runs 3]
                             [--out bench] [--quick]
 
 Starts the real server (`python -m tools.serve --port 0 --model MODEL`) and drives `POST /api/predict` from
@@ -217,7 +217,7 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
 
 
 def shown(path: Path) -> str:
-    """The path relative to the project when it is inside it (models/model.h5), else as given."""
+    """The path relative to the project when it is inside it (models/model.onnx), else as given."""
     resolved = path.resolve()
     return str(resolved.relative_to(paths.ROOT)) if resolved.is_relative_to(paths.ROOT) else str(path)
 
@@ -272,7 +272,7 @@ def markdown(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=paths.MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=paths.ONNX_PATH)
     parser.add_argument("--requests", type=int, default=3000, help="uploads per level (default 3000)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--runs", type=int, default=3)

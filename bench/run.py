@@ -17,7 +17,7 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
     their ratio (steadier on a machine whose cores come and go; the reference's process also scores the
     test set);
   - training images per second and achieved GFLOP/s (from counted FLOPs) against a large matmul's GFLOP/s;
-  - inference with the saved .h5 through the path the tools use (its forward pass in ONNX Runtime): images per second in
+  - inference with models/model.onnx in ONNX Runtime, the path the tools use: images per second in
     batches of 1000, single-image latency (median, p99), and its agreement with Keras's predict().
 Writes OUT/results.json and OUT/results.md, both naming the CPU (model and instruction sets): the same
 params give other figures on another CPU. --quick runs tiny synthetic data for 1 epoch: it checks that
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from classifier import environment, files, inference, paths
+from classifier import environment, files, inference, keras_model, paths
 from classifier.params.overrides import edit_file
 from tests.support import synthetic
 from tools import profiles
@@ -128,6 +128,7 @@ def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], li
     for seed in seeds:
         edit_file(root / "params.yaml", {"train.seed": seed})
         processes.append(measure(stage("train"), root, env))
+        measure(stage("export"), root, env)
         measure(stage("evaluate"), root, env)
         training = json.loads((root / paths.TRAIN_METRICS_PATH.relative_to(paths.ROOT)).read_text())
         evaluation = json.loads((root / paths.EVAL_METRICS_PATH.relative_to(paths.ROOT)).read_text())
@@ -180,6 +181,7 @@ def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: boo
     reference = measure(
         [sys.executable, "-m", "bench.reference", "--root", str(root), "--epochs", "1" if quick else "15"], root, env
     )
+    results["export"] = median_of([measure(stage("export"), root, env) for _ in range(repeats)])
     results["evaluate"] = median_of([measure(stage("evaluate"), root, env) for _ in range(repeats)])
     for name in results:
         results[name].pop("stdout", None)
@@ -214,16 +216,16 @@ def noop_repro(root: Path, env: dict, repeats: int) -> float:
 
 
 def model_figures(root: Path, repeats: int) -> dict:
-    """Inference with the saved .h5 through the path tools.predict, tools.serve and evaluate take (its forward
-    pass converted to ONNX and run by ONNX Runtime, inference.Classifier): throughput in batches of 1000 and
-    single-image latency, and how far its answers are from Keras's predict() on the whole test set; the model's
-    FLOPs; a large matmul's GFLOP/s."""
+    """Inference with models/model.onnx in ONNX Runtime, the path of tools.predict, tools.serve and evaluate:
+    throughput in batches of 1000 and single-image latency, and how far its answers are from Keras's predict()
+    on the whole test set; a whole `python -m tools.predict` call on one image and on 300 (wall time and peak
+    memory, median of 5 process runs); the model's FLOPs; a large matmul's GFLOP/s."""
     import tensorflow as tf
 
     from bench.flops import forward_flops
 
-    model = inference.load_model(root / "models" / "model.h5")
-    classify = inference.Classifier(model)
+    model = keras_model.load_model(root / "models" / "model.h5")
+    classify = inference.Classifier(root / "models" / "model.onnx")
     with np.load(root / "data" / "processed" / "test.npz") as data:
         images = data["x"]
     compiled = classify(images)
@@ -239,6 +241,7 @@ def model_figures(root: Path, repeats: int) -> dict:
         classify(images[i % len(images)][np.newaxis])
         latencies.append((time.perf_counter() - started) * 1000)
     latencies = latencies[20:]  # the first calls warm caches up
+    calls = predict_calls(root, images[:300])
     a = tf.random.normal((2048, 2048))
     tf.matmul(a, a)
     matmul = []
@@ -255,7 +258,26 @@ def model_figures(root: Path, repeats: int) -> dict:
         "predict_same_digit": int((compiled.argmax(1) == reference.argmax(1)).sum()),
         "test_images": len(images),
         "matmul_gflops": round(statistics.median(matmul), 1),
+        **calls,
     }
+
+
+def predict_calls(root: Path, images: np.ndarray) -> dict:
+    """`python -m tools.predict` as a user runs it, on one PNG and on a folder of 300: wall time and peak memory,
+    median of 5 process runs each."""
+    from PIL import Image
+
+    folder = root / "predict-inputs"
+    folder.mkdir(exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray((255 - image[..., 0] * 255).astype(np.uint8)).save(folder / f"{i:03d}.png")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    figures = {}
+    for name, target in (("one", folder / "000.png"), ("300", folder)):
+        runs = [measure([sys.executable, "-m", "tools.predict", str(target)], root, env) for _ in range(5)]
+        figures[f"predict_{name}_wall_s"] = round(statistics.median(r["wall_s"] for r in runs), 2)
+        figures[f"predict_{name}_peak_mb"] = round(statistics.median(r["peak_mb"] for r in runs), 1)
+    return figures
 
 
 def variant_summary(variant: dict, reference: dict) -> dict:
@@ -365,11 +387,16 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
     lines += [
         "",
-        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.h5` through its forward "
-        f"pass in ONNX Runtime (the path of tools.predict, tools.serve and evaluate): {p['inference_images_per_s']} "
+        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.onnx` in ONNX Runtime "
+        f"(the path of tools.predict, tools.serve and evaluate): {p['inference_images_per_s']} "
         f"images/s in batches of 1000; one image: {p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms "
         f"p99. Against Keras's predict(): the same digit for {p['predict_same_digit']} of {p['test_images']} "
         f"test images, probabilities within {p['predict_max_abs_diff']:.1e}.",
+        "",
+        "| `python -m tools.predict` (median of 5 process runs) | wall time | peak memory | target |",
+        "|---|---:|---:|---|",
+        f"| one image | {p['predict_one_wall_s']} s | {p['predict_one_peak_mb']:.0f} MB | <= 1.0 s, <= 250 MB |",
+        f"| 300 images | {p['predict_300_wall_s']} s | {p['predict_300_peak_mb']:.0f} MB | <= 1.5 s |",
     ]
     return "\n".join(lines) + "\n"
 

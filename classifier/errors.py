@@ -1,10 +1,14 @@
-"""The error a user can fix, and how a command turns it (or a full disk, a read-only folder) into one line."""
+"""The error a user can fix, how a command turns it (or a full disk, a read-only folder) into one line, and
+keeping native libraries' own lines off the user's terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 
 
 class UserError(Exception):
@@ -36,3 +40,36 @@ def run(main: Callable[[], None]) -> int:
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def first_line(exc: Exception, limit: int = 160) -> str:
+    """`ClassName: first line of the message`, cut to `limit` characters: Keras messages can run for pages."""
+    text = f"{exc.__class__.__name__}: {(str(exc).splitlines() or [''])[0]}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send what is written to file descriptor 2 during the block to a temporary file. TensorFlow's C++ start-up
+    lines (absl's "All log messages before absl::InitializeLog()", oneDNN, the CUDA stub, cuInit) are written
+    before TF_CPP_MIN_LOG_LEVEL is read, so only this keeps them off the user's terminal. If the block fails
+    with anything but a UserError, what was captured is written back, so a crash still explains itself."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    crashed = False
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except UserError:
+            raise
+        except BaseException:
+            crashed = True
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if crashed:
+                captured.seek(0)
+                os.write(2, captured.read())

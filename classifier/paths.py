@@ -8,7 +8,8 @@ PARAMS_PATH = ROOT / "params.yaml"
 PARAMS_CHECKED = ROOT / "data" / "params.ok"  # the params stage's mark: params.yaml passed every check
 RAW_DIR = ROOT / "data" / "raw"
 PROCESSED_DIR = ROOT / "data" / "processed"
-MODEL_PATH = ROOT / "models" / "model.h5"
+MODEL_PATH = ROOT / "models" / "model.h5"  # the Keras model, as trained
+ONNX_PATH = ROOT / "models" / "model.onnx"  # the same model for inference: what predict, serve and evaluate run
 TRAIN_LIVE_DIR = ROOT / "metrics" / "train"  # dvclive's folder: metrics.json and plots/metrics/{train,eval}/*.tsv
 TRAIN_METRICS_PATH = TRAIN_LIVE_DIR / "metrics.json"
 HISTORY_DIR = TRAIN_LIVE_DIR / "plots" / "metrics"
@@ -21,8 +22,6 @@ CONFUSION_MATRIX_PNG = PLOTS_DIR / "confusion_matrix.png"
 TRAINING_CURVES_PNG = PLOTS_DIR / "training_curves.png"
 PER_CLASS_ACCURACY_PNG = PLOTS_DIR / "per_class_accuracy.png"
 MISCLASSIFIED_PNG = PLOTS_DIR / "misclassified.png"
-
-STAGES = ("params", "fetch", "preprocess", "train", "evaluate")  # in dvc.yaml's order, each stages/<name>.py
 
 
 def processed_path(split: str) -> Path:

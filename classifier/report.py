@@ -53,3 +53,12 @@ def read_history(history_dir: Path) -> pd.DataFrame:
 def write_csv(table: pd.DataFrame, path: Path) -> None:
     with files.atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
+
+
+def agreement(probs: np.ndarray, reference: np.ndarray) -> dict:
+    """How far two models' probabilities on the same images are apart: the images given another class, and the
+    largest difference in any probability."""
+    return {
+        "other_class": int((probs.argmax(axis=1) != reference.argmax(axis=1)).sum()),
+        "max_probability_difference": float(f"{np.abs(probs - reference).max():.3g}") if len(probs) else 0.0,
+    }

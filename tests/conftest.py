@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from classifier import paths
+from classifier import keras_model, paths
 from classifier.model import build_model
 from classifier.params import checks, sections
 from classifier.params.overrides import applied, changed
+from tests.support.models import onnx_file
 
 # Real DVC end to end, injected faults, the server and browser, the benchmark, and training on the real MNIST:
 # minutes, not seconds. `make test` and CI run them; `make test-fast` (pytest -m "not slow") skips them.
@@ -58,3 +59,9 @@ def tiny_model_path(tmp_path_factory, train_params):
     path = tmp_path_factory.mktemp("model") / "model.h5"
     build_model(changed(train_params, **{"model.width": 0.125})).save(path, include_optimizer=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_path(tiny_model_path):
+    """The same model exported as the export stage does: what predict and serve load."""
+    return onnx_file(tiny_model_path.with_suffix(".onnx"), keras_model.load_model(tiny_model_path))

@@ -1,10 +1,11 @@
 """Classify your own digit images with the trained model.
 
-Usage: python -m tools.predict PATH... [--model models/model.h5] [--json | --csv] [--batch-size 256]
+Usage: python -m tools.predict PATH... [--model models/model.onnx] [--json | --csv] [--batch-size 256]
 
 PATH may be an image (PNG, JPEG, BMP, ...), a directory of them, or a .npy/.npz array of 28x28 digits
 (one, or a stack). Photos and scans go through the transform that made MNIST (classifier/transform.py).
-The model is loaded once and run in batches. Prints a table (file, digit, confidence, the next two
+The model (models/model.onnx) is loaded once and run in batches by ONNX Runtime; TensorFlow is
+never imported. Prints a table (file, digit, confidence, the next two
 guesses), or JSON or CSV. A bad input gets one line on stderr and the rest still run; the exit code is 1 when
 any input failed, 2 when the model did.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from classifier import dataset, inference, paths
-from classifier.errors import UserError
+from classifier.errors import UserError, native_stderr_silenced
 from classifier.transform import InputError, mnist_normalise, read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -131,7 +132,7 @@ def load_inputs(paths: list[Path]) -> tuple[list[tuple[str, np.ndarray]], list[t
 
 def predict(classify: inference.Classifier, digits: list[tuple[str, np.ndarray]], batch_size: int) -> list[Prediction]:
     """Each digit's prediction, `batch_size` images at a time, through the model's forward pass in ONNX Runtime
-    (inference.Classifier)."""
+    (models/model.onnx)."""
     if not digits:
         return []
     images = np.stack([d for _, d in digits])[..., np.newaxis]
@@ -174,22 +175,22 @@ def positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="images, directories of images, or .npy/.npz arrays")
-    parser.add_argument("--model", type=Path, default=paths.MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=paths.ONNX_PATH, help="the ONNX model (default %(default)s)")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--json", dest="fmt", action="store_const", const="json", default="table")
     group.add_argument("--csv", dest="fmt", action="store_const", const="csv")
     args = parser.parse_args(argv)
-    with inference.native_stderr_silenced():  # libtiff writes a damaged file's decoding error there itself
+    with native_stderr_silenced():  # libtiff writes a damaged file's decoding error there itself
         digits, failures = load_inputs(expand(args.paths))
     for name, reason in failures:
         print(f"error: {name}: {reason}", file=sys.stderr)
     try:
-        model = inference.load_model(args.model)
+        classify = inference.Classifier(args.model)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(render(predict(inference.Classifier(model), digits, args.batch_size), args.fmt))
+    sys.stdout.write(render(predict(classify, digits, args.batch_size), args.fmt))
     return 1 if failures else 0
 
 

@@ -1,6 +1,6 @@
 """A local web app for the trained model: draw a digit with the mouse or a finger, see the prediction.
 
-Usage: python -m tools.serve [--host 127.0.0.1] [--port 8000] [--model models/model.h5]
+Usage: python -m tools.serve [--host 127.0.0.1] [--port 8000] [--model models/model.onnx]
 
 GET  /             the drawing page: a canvas, the predicted digit, the ten probabilities as bars, Clear.
 POST /api/predict  an image as a multipart upload (field `image`) or as JSON {"image": "<base64 or data
@@ -11,7 +11,7 @@ A request over 2 MB gets 413; a missing, malformed, empty or too large image get
 Served by waitress, a production WSGI server: one worker thread behind one I/O loop, so a slow or stalled
 client costs a socket, not a thread, and is disconnected after CLIENT_TIMEOUT_S of silence. The worker
 decodes one image at a time, of at most transform.MAX_PIXELS pixels (checked from its header), so memory stays
-bounded whatever arrives; the model is called through its forward pass in ONNX Runtime (inference.Classifier).
+bounded whatever arrives; the model (models/model.onnx) runs in ONNX Runtime, with no TensorFlow in the process.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import base64
 import binascii
 import gc
 import logging
-import os
 import socket
 import sys
 import threading
@@ -61,9 +60,8 @@ def image_bytes_from_request() -> bytes:
         raise transform.InputError("the image is not valid base64")
 
 
-def create_app(model) -> Flask:
+def create_app(forward: inference.Classifier) -> Flask:
     app = Flask(__name__)
-    forward = inference.Classifier(model)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
     one_at_a_time = threading.Lock()  # one image decoded and classified at a time, whatever WSGI server runs this
 
@@ -106,16 +104,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000; 0 picks a free one)")
-    parser.add_argument("--model", type=Path, default=paths.MODEL_PATH)
+    parser.add_argument("--model", type=Path, default=paths.ONNX_PATH, help="the ONNX model (default %(default)s)")
     args = parser.parse_args(argv)
     sock = listen(args.host, args.port)
-    # One image per call: more TensorFlow threads cost more in hand-offs than they save (0.7 against 1.4 ms of
-    # CPU per image on 2 cores), and the other core is better spent on HTTP.
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-    app = create_app(inference.load_model(args.model))
-    # The start-up's 400,000 objects (TensorFlow, Keras, the model) live as long as the server: out of the
-    # collector's sight, a full collection takes no 190 ms stall in the middle of a request.
+    app = create_app(inference.Classifier(args.model))
+    # The start-up's objects live as long as the server: out of the collector's sight, a full collection takes
+    # no stall in the middle of a request.
     gc.freeze()
     server = waitress.create_server(
         app,

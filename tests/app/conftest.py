@@ -17,11 +17,11 @@ def clean_env() -> dict:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_model_path, tmp_path_factory, clean_env):
+def served(tiny_onnx_path, tmp_path_factory, clean_env):
     """`python -m tools.serve --port 0`: the real command, on 127.0.0.1 by default, on a free port; its URL,
     its process and the file that collects its stderr."""
     stderr_path = tmp_path_factory.mktemp("serve") / "stderr.txt"
-    command = [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_model_path)]
+    command = [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tiny_onnx_path)]
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
             command, cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=clean_env

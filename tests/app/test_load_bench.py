@@ -7,7 +7,7 @@ import sys
 from classifier import paths
 
 
-def test_load_test_runs_in_quick_mode(tmp_path, tiny_model_path):
+def test_load_test_runs_in_quick_mode(tmp_path, tiny_onnx_path):
     result = subprocess.run(
         [
             sys.executable,
@@ -15,7 +15,7 @@ def test_load_test_runs_in_quick_mode(tmp_path, tiny_model_path):
             "bench.load",
             "--quick",
             "--model",
-            str(tiny_model_path),
+            str(tiny_onnx_path),
             "--clients",
             "1",
             "3",

@@ -18,6 +18,7 @@ from PIL import Image
 from classifier import paths, transform
 from maintenance import check_plots_page
 from tests.support.drawn import a_seven, png_bytes
+from tests.support.models import onnx_file
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -30,10 +31,10 @@ def reset_peak_memory(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def test_a_busy_port_is_one_clear_line(server, tiny_model_path):
+def test_a_busy_port_is_one_clear_line(server, tiny_onnx_path):
     port = server.rsplit(":", 1)[1]
     result = subprocess.run(
-        [sys.executable, "-m", "tools.serve", "--port", port, "--model", str(tiny_model_path)],
+        [sys.executable, "-m", "tools.serve", "--port", port, "--model", str(tiny_onnx_path)],
         cwd=paths.ROOT,
         capture_output=True,
         text=True,
@@ -168,14 +169,13 @@ def test_one_client_at_a_time_gets_answers_in_milliseconds(server):
     assert statistics.median(times) < 0.03, times
 
 
-def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path, clean_env):
+def test_a_model_that_is_no_classifier_of_these_images_is_one_line(tmp_path, clean_env):
     import keras
 
-    keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
-        tmp_path / "rgb32.h5"
-    )
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    path = onnx_file(tmp_path / "rgb32.onnx", model)
     result = subprocess.run(
-        [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(tmp_path / "rgb32.h5")],
+        [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(path)],
         cwd=paths.ROOT,
         capture_output=True,
         text=True,
@@ -183,8 +183,29 @@ def test_a_model_that_is_no_mnist_classifier_is_one_line(tmp_path, clean_env):
         env=clean_env,
     )
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr.startswith(f"error: model {tmp_path / 'rgb32.h5'} takes inputs shaped (None, 32, 32, 3)")
+    assert result.stderr.startswith(f"error: model {path} takes images shaped (32, 32, 3)")
     assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_a_prediction_imports_neither_tensorflow_nor_keras(tiny_onnx_path, clean_env):
+    """The server's app answers with the ONNX file in ONNX Runtime: after an answer, no TensorFlow, Keras or
+    tf2onnx module has been imported in its process."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from classifier import inference\n"
+        "from tests.support.drawn import a_seven, png_bytes\n"
+        "from tools import serve\n"
+        f"app = serve.create_app(inference.Classifier(Path({str(tiny_onnx_path)!r})))\n"
+        "import io\n"
+        "answer = app.test_client().post('/api/predict', data={'image': (io.BytesIO(png_bytes(a_seven())), 'a.png')})\n"
+        "heavy = sorted({name.split('.')[0] for name in sys.modules} & {'tensorflow', 'keras', 'tf2onnx'})\n"
+        "print(answer.status_code, len(answer.get_json()['probabilities']), heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=paths.ROOT, capture_output=True, text=True, timeout=120, env=clean_env
+    )
+    assert result.stdout.splitlines()[-1] == "200 10 []", result.stdout + result.stderr
 
 
 def test_the_server_wrote_nothing_on_stderr(served):

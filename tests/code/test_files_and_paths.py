@@ -34,7 +34,7 @@ def declared(stage: dict, kinds=("outs", "metrics", "plots")) -> set[str]:
 
 def test_dvc_yaml_declares_the_outputs_and_inputs_that_the_stages_write_and_read():
     stages = yaml.safe_load((paths.ROOT / "dvc.yaml").read_text())["stages"]
-    assert tuple(stages) == paths.STAGES
+    assert all((paths.ROOT / "stages" / f"{name}.py").is_file() for name in stages), "stages/<name>.py each"
 
     def rel(*files):
         return {path.relative_to(paths.ROOT).as_posix() for path in files}
@@ -47,6 +47,8 @@ def test_dvc_yaml_declares_the_outputs_and_inputs_that_the_stages_write_and_read
     assert declared(stages["train"]) == rel(
         paths.MODEL_PATH, paths.ENVIRONMENT_PATH, paths.TRAIN_METRICS_PATH, paths.HISTORY_DIR
     )
+    assert declared(stages["export"]) == rel(paths.ONNX_PATH)
+    assert rel(paths.MODEL_PATH) <= set(stages["export"]["deps"])
     assert declared(stages["evaluate"]) == rel(
         paths.EVAL_METRICS_PATH,
         paths.PREDICTIONS_PATH,
@@ -57,7 +59,8 @@ def test_dvc_yaml_declares_the_outputs_and_inputs_that_the_stages_write_and_read
         paths.MISCLASSIFIED_PNG,
     )
     assert rel(paths.processed_path("train"), paths.processed_path("val")) <= set(stages["train"]["deps"])
-    assert rel(paths.MODEL_PATH, paths.processed_path("test"), paths.HISTORY_DIR) <= set(stages["evaluate"]["deps"])
+    evaluated = rel(paths.ONNX_PATH, paths.MODEL_PATH, paths.processed_path("test"), paths.HISTORY_DIR)
+    assert evaluated <= set(stages["evaluate"]["deps"]), "it scores the ONNX file and checks it against the .h5"
     for name, stage in stages.items():
         assert stage["cmd"].startswith(f"exec python -m stages.{name}"), "no shell stays between DVC and the stage"
     for name in sections.SECTIONS:

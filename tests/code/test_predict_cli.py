@@ -13,6 +13,7 @@ from PIL import Image
 
 from classifier import paths, transform
 from tests.support.drawn import a_seven
+from tests.support.models import onnx_file
 from tools import predict
 
 
@@ -34,9 +35,9 @@ def run(capsys, *args):
     return code, out, err
 
 
-def test_table_lists_each_input_with_digit_confidence_and_next_guesses(capsys, inputs, tiny_model_path):
+def test_table_lists_each_input_with_digit_confidence_and_next_guesses(capsys, inputs, tiny_onnx_path):
     folder, stack = inputs
-    code, out, err = run(capsys, folder, stack, "--model", tiny_model_path)
+    code, out, err = run(capsys, folder, stack, "--model", tiny_onnx_path)
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0].split() == ["file", "digit", "confidence", "next", "guesses"]
@@ -50,22 +51,22 @@ def test_table_lists_each_input_with_digit_confidence_and_next_guesses(capsys, i
     assert all("%" in line for line in lines[1:])
 
 
-def test_json_and_csv(capsys, inputs, tiny_model_path):
+def test_json_and_csv(capsys, inputs, tiny_onnx_path):
     folder, _ = inputs
-    code, out, _ = run(capsys, folder, "--json", "--model", tiny_model_path)
+    code, out, _ = run(capsys, folder, "--json", "--model", tiny_onnx_path)
     rows = json.loads(out)
     assert code == 0 and len(rows) == 3
     for row in rows:
         assert 0 <= row["digit"] <= 9 and len(row["next"]) == 2
         assert sum(row["probabilities"]) == pytest.approx(1, abs=1e-4)
         assert row["confidence"] == max(row["probabilities"])
-    code, out, _ = run(capsys, folder, "--csv", "--model", tiny_model_path)
+    code, out, _ = run(capsys, folder, "--csv", "--model", tiny_onnx_path)
     table = list(csv.DictReader(io.StringIO(out)))
     assert [r["file"] for r in table] == [r["file"] for r in rows]
     assert [int(r["digit"]) for r in table] == [r["digit"] for r in rows]
 
 
-def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_path, tiny_model_path):
+def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_path, tiny_onnx_path):
     folder, _ = inputs
     (tmp_path / "notes.png").write_text("not an image")
     Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
@@ -78,7 +79,7 @@ def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_
         tmp_path / "missing.png",
         tmp_path / "wrong.npy",
         "--model",
-        tiny_model_path,
+        tiny_onnx_path,
     )
     assert code == 1
     assert err.splitlines() == [
@@ -92,14 +93,16 @@ def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_
 
 def test_missing_or_corrupt_model_is_exit_code_2(capsys, inputs, tmp_path):
     folder, _ = inputs
-    code, out, err = run(capsys, folder, "--model", tmp_path / "none.h5")
+    code, out, err = run(capsys, folder, "--model", tmp_path / "none.onnx")
     assert code == 2 and out == ""
     assert err.strip() == (
-        f"error: model {tmp_path / 'none.h5'} not found; train it with `dvc repro` (or pass another path)"
+        f"error: model {tmp_path / 'none.onnx'} not found; "
+        "get it with `dvc pull`, or build it with `dvc repro` (or pass another path)"
     )
-    (tmp_path / "bad.h5").write_bytes(b"\x00garbage" * 100)
-    code, _, err = run(capsys, folder, "--model", tmp_path / "bad.h5")
-    assert code == 2 and "is not a readable Keras HDF5 file" in err and "dvc repro --force train" in err
+    (tmp_path / "bad.onnx").write_bytes(b"\x00garbage" * 100)
+    code, _, err = run(capsys, folder, "--model", tmp_path / "bad.onnx")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "is not a readable ONNX model" in err and "`dvc pull`" in err
 
 
 @pytest.mark.parametrize(
@@ -201,20 +204,18 @@ def test_an_npz_with_several_arrays_is_refused_naming_them(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def odd_models(tmp_path_factory):
-    """Real Keras .h5 files that load but are no MNIST classifier: the wrong input shape, the wrong number of
-    classes, and a file whose model config is a single layer."""
-    import h5py
+def odd_models(tmp_path_factory, tiny_onnx_path):
+    """ONNX files that parse but are no classifier of this project's images (the wrong input shape, the wrong
+    number of classes), and one cut short."""
     import keras
 
     folder = tmp_path_factory.mktemp("odd_models")
-    for name, shape, classes in [("rgb32.h5", (32, 32, 3), 10), ("seven_classes.h5", (28, 28, 1), 7)]:
-        keras.Sequential(
+    for name, shape, classes in [("rgb32.onnx", (32, 32, 3), 10), ("seven_classes.onnx", (28, 28, 1), 7)]:
+        model = keras.Sequential(
             [keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes, activation="softmax")]
-        ).save(folder / name)
-    (folder / "layer.h5").write_bytes((folder / "seven_classes.h5").read_bytes())
-    with h5py.File(folder / "layer.h5", "r+") as h5:
-        h5.attrs["model_config"] = json.dumps({"class_name": "Dense", "config": {"units": 3}})
+        )
+        onnx_file(folder / name, model)
+    (folder / "cut.onnx").write_bytes(tiny_onnx_path.read_bytes()[:3000])
     return folder
 
 
@@ -222,30 +223,32 @@ def odd_models(tmp_path_factory):
     "name, message",
     [
         (
-            "rgb32.h5",
-            "takes inputs shaped (None, 32, 32, 3) and gives (None, 10); "
-            "an MNIST classifier takes (None, 28, 28, 1) and gives (None, 10)",
+            "rgb32.onnx",
+            "takes images shaped (32, 32, 3) and gives (10,); "
+            "this project's model takes (N, 28, 28, 1) float32 and gives (N, 10)",
         ),
-        ("seven_classes.h5", "takes inputs shaped (None, 28, 28, 1) and gives (None, 7)"),
-        ("layer.h5", "is not a readable Keras HDF5 file (AttributeError: "),
+        ("seven_classes.onnx", "takes images shaped (28, 28, 1) and gives (7,)"),
+        ("cut.onnx", "is not a readable ONNX model"),
     ],
 )
-def test_a_model_that_is_no_mnist_classifier_is_one_line_and_exit_code_2(capsys, inputs, odd_models, name, message):
+def test_a_model_that_is_no_classifier_of_these_images_is_one_line_and_exit_code_2(
+    capsys, inputs, odd_models, name, message
+):
     folder, _ = inputs
     code, out, err = run(capsys, folder, "--model", odd_models / name)
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1, err
     assert err.startswith(f"error: model {odd_models / name} ") and message in err
-    assert "dvc repro --force train" in err
+    assert "`dvc pull`" in err
 
 
-def test_a_successful_run_writes_nothing_on_stderr(inputs, tiny_model_path):
+def test_a_successful_run_writes_nothing_on_stderr(inputs, tiny_onnx_path):
     """The real command in a clean environment: TensorFlow's start-up lines (absl, oneDNN, the CUDA stub,
     cuInit) would otherwise mix with the user's error lines."""
     folder, _ = inputs
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "tools.predict", str(folder), "--model", str(tiny_model_path)],
+        [sys.executable, "-m", "tools.predict", str(folder), "--model", str(tiny_onnx_path)],
         cwd=paths.ROOT,
         capture_output=True,
         text=True,
@@ -254,3 +257,18 @@ def test_a_successful_run_writes_nothing_on_stderr(inputs, tiny_model_path):
     )
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 4
     assert result.stderr == ""
+
+
+def test_a_prediction_imports_neither_tensorflow_nor_keras(inputs, tiny_onnx_path):
+    """predict runs the ONNX file in ONNX Runtime: after a whole run, no TensorFlow, Keras or tf2onnx module has
+    been imported (they take seconds and most of a gigabyte)."""
+    folder, _ = inputs
+    script = (
+        "import sys\n"
+        "from tools import predict\n"
+        f"code = predict.main([{str(folder)!r}, '--model', {str(tiny_onnx_path)!r}])\n"
+        "heavy = sorted({name.split('.')[0] for name in sys.modules} & {'tensorflow', 'keras', 'tf2onnx'})\n"
+        "print(code, heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[-1] == "0 []", result.stdout + result.stderr

@@ -67,7 +67,7 @@ INPUTS = st.lists(
 
 @settings(QUICK, max_examples=25)
 @given(INPUTS)
-def test_the_command_answers_each_input_with_a_row_or_an_error_line(tiny_model_path, inputs):
+def test_the_command_answers_each_input_with_a_row_or_an_error_line(tiny_onnx_path, inputs):
     """`main` (the command's body, in this process): exit code 0 or 1, JSON rows on stdout, `error: ...` lines on
     stderr, one row per digit and one line per failed input, and no exception."""
     with tempfile.TemporaryDirectory() as folder:
@@ -81,7 +81,7 @@ def test_the_command_answers_each_input_with_a_row_or_an_error_line(tiny_model_p
             paths.append(str(path))
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = predict.main([*paths, "--json", "--model", str(tiny_model_path)])
+            code = predict.main([*paths, "--json", "--model", str(tiny_onnx_path)])
     rows, errors = json.loads(out.getvalue()), err.getvalue().splitlines()
     assert code == (1 if errors else 0)
     assert all(line.startswith(f"error: {folder}/input") for line in errors), errors

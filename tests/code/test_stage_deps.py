@@ -72,6 +72,8 @@ def test_an_import_inside_a_function_counts(copy):
         ("classifier/params/train.py", {"params", "train"}),
         ("classifier/inference.py", {"evaluate"}),  # never train
         ("classifier/model.py", {"train"}),
+        ("classifier/onnx_export.py", {"export"}),
+        ("classifier/keras_model.py", {"export", "evaluate"}),
     ],
 )
 def test_the_layout_keeps_an_edit_to_the_stages_it_can_change(module, stages):

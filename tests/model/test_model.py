@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from classifier import errors, inference, paths, splits, training
+from classifier import errors, inference, onnx_export, paths, splits, training
 from classifier.model import build_model, float32_copy
 from classifier.params import checks, sections
 from classifier.params.overrides import changed
 from tests.support import synthetic
+from tests.support.models import onnx_file
 
 
 def block(filters, kernel_size, strides, padding, pool, dropout):
@@ -130,12 +131,12 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
     shifted = np.roll(test_x, 1, axis=2)
     same = (reloaded.predict(shifted, verbose=0).argmax(1) == test_y.argmax(1)).mean()
     assert same > 0.9, "a one-pixel shift keeps the prediction"
-    compiled = inference.Classifier(reloaded)(test_x, batch_size=7)
+    compiled = inference.Classifier(onnx_file(tmp_path / "model.onnx", reloaded))(test_x, batch_size=7)
     np.testing.assert_allclose(compiled, reloaded.predict(test_x, verbose=0), atol=1e-5)
     assert (compiled.argmax(1) == reloaded.predict(test_x, verbose=0).argmax(1)).all()
 
 
-def test_the_classifier_folds_batch_norm_into_the_layer_before_and_answers_as_predict(train_params):
+def test_the_export_folds_batch_norm_into_the_layer_before_and_answers_as_predict(train_params, tmp_path):
     model = build_model(train_params)
     rng = np.random.default_rng(0)
     for layer in model.layers:  # statistics far from the initial ones (mean 0, variance 1, gamma 1, beta 0)
@@ -149,15 +150,16 @@ def test_the_classifier_folds_batch_norm_into_the_layer_before_and_answers_as_pr
                     rng.uniform(0.1, 4, channels),
                 ]
             )
-    folded = inference.batch_norm_folded(model)
+    folded = onnx_export.batch_norm_folded(model)
     assert count(model, keras.layers.BatchNormalization) > 0
     assert count(folded, keras.layers.BatchNormalization) == 0
     assert count(folded, keras.layers.Conv2D) == count(model, keras.layers.Conv2D)
     x, _ = splits.to_model_inputs(*synthetic.digits(64, seed=5))
     expected = model.predict(x, verbose=0)
-    np.testing.assert_allclose(inference.Classifier(model)(x, batch_size=16), expected, atol=1e-5)
+    classify = inference.Classifier(onnx_file(tmp_path / "model.onnx", model))
+    np.testing.assert_allclose(classify(x, batch_size=16), expected, atol=1e-5)
     unnormalised = build_model(changed(train_params, **{"model.batch_norm": False}))
-    assert inference.batch_norm_folded(unnormalised).count_params() == unnormalised.count_params()
+    assert onnx_export.batch_norm_folded(unnormalised).count_params() == unnormalised.count_params()
 
 
 def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):

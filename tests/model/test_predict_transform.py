@@ -10,6 +10,7 @@ from classifier import inference, splits, training
 from classifier.model import build_model
 from classifier.params import checks, sections
 from classifier.params.overrides import changed
+from tests.support.models import onnx_file
 from tests.support.real_mnist import needs_real_mnist, real_mnist
 from tools import predict
 
@@ -58,11 +59,10 @@ def test_user_forms_are_classified_like_the_originals(model_and_digits, tmp_path
             path.parent.mkdir(exist_ok=True)
             image.save(path)
             files.setdefault(form, []).append(path)
+    classify = inference.Classifier(onnx_file(tmp_path / "model.onnx", model))
     for form, paths in files.items():
         inputs, failures = predict.load_inputs(paths)
         assert not failures, failures[:3]
-        predicted = np.array(
-            [p.ranked()[0][0] for p in predict.predict(inference.Classifier(model), inputs, batch_size=256)]
-        )
+        predicted = np.array([p.ranked()[0][0] for p in predict.predict(classify, inputs, batch_size=256)])
         agreement = (predicted == reference).mean()
         assert agreement >= 0.97, f"{form}: {agreement:.1%} agree with the original arrays"

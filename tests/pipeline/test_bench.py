@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from classifier import paths
+from tests.support.project import STAGES
 
 
 def test_benchmark_runs_on_tiny_data(tmp_path):
@@ -18,7 +19,7 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "results.json").read_text())
     assert figures["quick"] is True
-    assert set(figures["stages"]) == set(paths.STAGES)
+    assert set(figures["stages"]) == set(STAGES)
     for name, stage in figures["stages"].items():
         assert stage["wall_s"] > 0 and stage["peak_mb"] > 10 and stage["startup_s"] > 0, name
     assert figures["reference"]["epochs"] == 1 and 0 <= figures["reference"]["test_accuracy"] <= 1
@@ -30,6 +31,7 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     assert figures["environment"]["cores"] >= 1 and figures["environment"]["cpu"] in figures["machine"]
     assert project["forward_mflop"] > 0 and project["inference_images_per_s"] > 0
     assert 0 < project["latency_ms_median"] <= project["latency_ms_p99"]
+    assert project["predict_one_wall_s"] > 0 and project["predict_300_peak_mb"] > 10
     table = (tmp_path / "results.md").read_text()
     assert "| train time ratio (project / reference) |" in table and "| evaluate |" in table
     assert "| test accuracy: median (min-max) |" in table and table.count("\n| 7 |") + table.count("\n| 8 |") == 2

@@ -32,6 +32,8 @@ def test_repro_writes_outputs_that_load(project):
     metrics = json.loads((root / "metrics" / "evaluate.json").read_text())
     assert {"accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "misclassified"} <= set(metrics)
     assert metrics["accuracy"] >= 0.8, "the tiny task is learnable: the pipeline trained a model, not a guess"
+    assert metrics["onnx_vs_keras"]["other_class"] == 0, "the ONNX file gives the Keras model's class everywhere"
+    assert metrics["onnx_vs_keras"]["max_probability_difference"] <= 1e-5
     assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
     training = json.loads((root / "metrics" / "train" / "metrics.json").read_text())
     assert (
@@ -65,6 +67,16 @@ def test_metrics_and_plots_commands_need_no_arguments(project):
     assert ids == history | images | {"plots/predictions.csv", "plots/classification_report.csv"}, ids
 
 
+def test_an_export_of_the_same_model_gives_the_same_bytes_and_reruns_nothing_after_it(project):
+    project.dvc("repro")  # whatever ran before: up to date
+    onnx = project.root / "models" / "model.onnx"
+    before = onnx.read_bytes()
+    output = project.dvc("repro", "--force", "--single-item", "export")
+    assert ran_stages(output) == {"export"}, output
+    assert onnx.read_bytes() == before
+    assert ran_stages(project.dvc("repro")) == set(), "an unchanged ONNX file reruns nothing downstream"
+
+
 def test_a_noop_repro_runs_nothing(project):
     output = project.dvc("repro")
     assert ran_stages(output) == set(), output
@@ -82,10 +94,10 @@ def test_same_params_give_the_same_results(project):
     assert results() == before
 
 
-def test_a_train_param_reruns_only_the_params_check_train_and_evaluate(project):
+def test_a_train_param_reruns_only_the_params_check_train_export_and_evaluate(project):
     project.edit_params("train", epochs=1)
     output = project.dvc("repro")
-    assert ran_stages(output) == {"params", "train", "evaluate"}, output
+    assert ran_stages(output) == {"params", "train", "export", "evaluate"}, output
     assert "Stage 'fetch' didn't change, skipping" in output, "the params stage's mark is the same after a change"
     assert json.loads((project.root / "metrics" / "train" / "metrics.json").read_text())["epochs_run"] == 1
 
@@ -124,7 +136,8 @@ EDITS = [
     ("tools/serve.py", "draw a digit", "draw one digit", set()),
     ("classifier/params/evaluate.py", '"prediction batch size"', '"batch size of prediction"', {"params", "evaluate"}),
     ("classifier/params/train.py", '"label smoothing of', '"the label smoothing of', {"params", "train"}),
-    ("classifier/inference.py", "at inference, run by", "at inference, as run by", {"evaluate"}),
+    ("classifier/inference.py", "The model people run", "The model that people run", {"evaluate"}),
+    ("classifier/onnx_export.py", "Exporting the trained", "Exporting the fitted", {"export"}),
 ]
 
 

@@ -12,7 +12,7 @@ from tests.support.project import new_project
 
 EXPERIMENTS = {
     "fast-lr": ["-S", "train.learning_rate=0.02"],
-    "wide": ["-S", "train.model.width=0.25", "-S", "train.epochs=3"],
+    "wide": ["-S", "train.model.width=0.5", "-S", "train.epochs=3"],
 }
 
 
@@ -46,7 +46,7 @@ def test_exp_show_lists_both_experiments_with_their_own_metrics(project):
     assert losses["fast-lr"] != losses["wide"]
     params = {name: rows[name]["params"]["params.yaml"]["data"]["train"] for name in EXPERIMENTS}
     assert params["fast-lr"]["learning_rate"] == 0.02
-    assert params["wide"]["model"]["width"] == 0.25 and params["wide"]["epochs"] == 3
+    assert params["wide"]["model"]["width"] == 0.5 and params["wide"]["epochs"] == 3
 
 
 def test_metrics_diff_reports_the_change(project):
@@ -60,7 +60,7 @@ def test_metrics_diff_reports_the_change(project):
 def test_params_diff_names_the_changed_parameters(project):
     diff = json.loads(project.dvc("params", "diff", "fast-lr", "wide", "--json"))["params.yaml"]
     assert set(diff) == {"train.learning_rate", "train.model.width", "train.epochs"}
-    assert diff["train.model.width"]["new"] == 0.25
+    assert diff["train.model.width"]["new"] == 0.5
     assert "train.learning_rate" in project.dvc("params", "diff", "main", "fast-lr", "--md")
 
 
@@ -114,7 +114,7 @@ def test_review_report_compares_against_main(project):
     report = project.run(sys.executable, "-m", "tools.review", "--base", "main").stdout
     assert "## Model review: workspace against `main`" in report
     assert "| epochs run | 2 | 3 | +1 |" in report
-    assert "| `train.model.width` | `0.125` | `0.25` |" in report
+    assert "| `train.model.width` | `0.25` | `0.5` |" in report
     assert "(plots/confusion_matrix.png)" in report
     cpu = json.loads((project.root / "metrics" / "train" / "environment.json").read_text())["cpu"]
     assert f"| CPU | {cpu} | {cpu} |" in report, "both revisions' training environment, the base's from the cache"

@@ -56,6 +56,7 @@ def origin(tmp_path_factory):
     project.run("git", "push", "-q", "origin", "main")
     project.dvc("push")
     project.model_bytes = (project.root / "models" / "model.h5").read_bytes()
+    project.onnx_bytes = (project.root / "models" / "model.onnx").read_bytes()
     project.dvc("exp", "run", "-n", EXPERIMENT, "-S", "train.epochs=1")
     project.experiment_model_md5 = md5(project.root / "models" / "model.h5")
     project.experiment_metrics = json.loads((project.root / "metrics" / "evaluate.json").read_text())
@@ -76,17 +77,17 @@ def test_a_fresh_clone_passes_the_lock_check_and_a_stale_lock_fails_it(origin, t
     clone = origin.clone(origin.url, tmp_path / "clone")
     check = [sys.executable, "-m", "maintenance.check_lock"]
     assert clone.run(*check).stdout.startswith("dvc.lock matches"), "empty cache, nothing pulled: still passes"
-    common = clone.root / "stages" / "common.py"
-    files.write_text(common.read_text().replace('"""What every stage shares', '"""What all stages share', 1))
+    shared = clone.root / "classifier" / "paths.py"  # every stage imports it
+    files.write_text(shared.read_text().replace('"""Where the pipeline', '"""Where this pipeline', 1))
     stale = clone.run(*check, check=False)
     assert stale.returncode == 1
     lines = stale.stderr.strip().splitlines()
     assert {line.split("'")[1] for line in lines} == set(STAGES), lines
     assert lines[0] == (
-        "error: dvc.lock is stale for stage 'params': stages/common.py modified; "
+        "error: dvc.lock is stale for stage 'params': classifier/paths.py modified; "
         "run `dvc repro` and commit dvc.lock with metrics/ and plots/"
     )
-    clone.run("git", "checkout", "--", "stages/common.py")
+    clone.run("git", "checkout", "--", "classifier/paths.py")
     clone.edit_params("evaluate", misclassified_shown=5)
     (clone.root / "plots" / "old.png").write_bytes(b"\x89PNG")
     clone.run("git", "add", "plots/old.png")
@@ -112,8 +113,10 @@ def test_a_committed_metric_that_differs_from_the_lock_fails_the_check(origin, t
 def test_a_fresh_clone_pulls_the_model_byte_for_byte_and_predicts_without_training(origin, tmp_path):
     clone = origin.clone(origin.url, tmp_path / "clone")
     assert not (clone.root / "models" / "model.h5").exists()
+    assert not (clone.root / "models" / "model.onnx").exists()
     clone.dvc("pull")
     assert (clone.root / "models" / "model.h5").read_bytes() == origin.model_bytes
+    assert (clone.root / "models" / "model.onnx").read_bytes() == origin.onnx_bytes, "the model people run"
     assert_restored(clone)
     assert ran_stages(clone.dvc("repro")) == set()
     images, _ = synthetic.digits(12, seed=5)

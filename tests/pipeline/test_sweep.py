@@ -31,7 +31,7 @@ def md5(data: bytes) -> str:
 
 def set_up_make(project) -> None:
     """The Makefile in the test repo, with `make setup` counted as done: the test's venv is on PATH already."""
-    for name in ("Makefile", "requirements.txt"):
+    for name in ("Makefile", "requirements.txt", "pyproject.toml"):
         shutil.copy(paths.ROOT / name, project.root / name)
     stamp = project.root / ".venv" / ".installed-requirements"
     stamp.parent.mkdir(exist_ok=True)
@@ -174,7 +174,7 @@ def test_each_worker_ran_its_share_and_neither_ran_fetch_or_preprocess(machines)
         assert f"pushed {', '.join(sorted(SHARES[k]))} to origin" in outputs[k]
         for name in SHARES[k]:
             log = worker.dvc("queue", "logs", name)
-            assert ran_stages(log) == {"params", "train", "evaluate"}, log
+            assert ran_stages(log) == {"params", "train", "export", "evaluate"}, log
             assert "Stage 'preprocess' didn't change, skipping" in log
 
 

@@ -42,7 +42,7 @@ def runs(tmp_path_factory):
     one = results(project)
     project.edit_params("train", workers=2)
     output = project.dvc("repro")
-    assert ran_stages(output) == {"params", "train", "evaluate"}, output
+    assert ran_stages(output) == {"params", "train", "export", "evaluate"}, output
     return project, one, results(project)
 
 

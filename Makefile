@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: help setup repro push verify-cache test test-fast lint format check-lock browser-deps review exp-show exp-fast sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv
+.PHONY: help setup repro push verify-cache test test-fast lint format check-lock browser-deps review exp-show exp-fast exp sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv
 
 .DEFAULT_GOAL := help
 
@@ -86,6 +86,11 @@ FAST = $(shell $(VENV)/bin/python -m tools.profiles fast)
 # Run the fast profile as an experiment (dvc exp run with the overrides above)
 exp-fast: setup
 	dvc exp run $(FAST) $(FAST_EXTRA)
+
+# Run a profile of tools/profiles.py as an experiment: make exp PROFILE=fashion EXTRA='-S train.seed=7'
+PROFILE ?= fast
+exp: setup
+	dvc exp run -n $(PROFILE)$(NAME_SUFFIX) $(shell $(VENV)/bin/python -m tools.profiles $(PROFILE)) $(EXTRA)
 
 # Sweeps (tools/sweep.py): GRID in DVC's -S sweep syntax (default: the fast profile with 3 seeds), JOBS run at a
 # time on each machine; across machines, this one is WORKER of OF and the experiments are SWEEP_NAME-1, -2, ...

@@ -42,6 +42,8 @@ import numpy as np
 import yaml
 
 from classifier import environment, files, inference, keras_model, paths
+from classifier.params import checks
+from classifier.params.dataset import Dataset
 from classifier.params.overrides import edit_file
 from tests.support import synthetic
 from tools import profiles
@@ -112,7 +114,13 @@ def variants(isa: list[str]) -> dict[str, dict[str, object]]:
     chosen: dict[str, dict[str, object]] = {"default": {}}
     if any(flag in isa for flag in BF16_ISA):
         chosen["default, mixed_bfloat16"] = {"train.precision": "mixed_bfloat16"}
-    chosen.update({f"{name} profile": overrides for name, overrides in profiles.PROFILES.items()})
+    chosen.update(
+        {
+            f"{name} profile": overrides
+            for name, overrides in profiles.PROFILES.items()
+            if all(key.startswith("train.") for key in overrides)  # not those of another dataset
+        }
+    )
     return chosen
 
 
@@ -224,7 +232,7 @@ def model_figures(root: Path, repeats: int) -> dict:
 
     from bench.flops import forward_flops
 
-    model = keras_model.load_model(root / "models" / "model.h5")
+    model = keras_model.load_model(root / "models" / "model.h5", checks.load(Dataset, root / "params.yaml"))
     classify = inference.Classifier(root / "models" / "model.onnx")
     with np.load(root / "data" / "processed" / "test.npz") as data:
         images = data["x"]

@@ -1,4 +1,5 @@
-"""The dataset, described once: the four IDX files, the images' shape, and the classes."""
+"""The four files of an MNIST-format dataset, by role. What the images are (their size, channels and class names)
+is params.yaml's `dataset` section (classifier/params/dataset.py)."""
 
 RAW_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -6,8 +7,3 @@ RAW_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-IMAGE_SIZE = 28  # square images, IMAGE_SIZE pixels a side
-CHANNELS = 1
-NUM_CLASSES = 10
-CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
-INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)  # one image, as the model takes it

@@ -1,5 +1,5 @@
 """The IDX format of MNIST's files: reading a gzipped file of unsigned bytes, and checking a split's images
-and labels against the dataset's description."""
+and labels against the dataset's description (params.yaml `dataset`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from classifier import dataset
+from classifier.dataset import RAW_FILES
 from classifier.errors import UserError
+from classifier.params.dataset import Dataset
 
 UNSIGNED_BYTE = 0x08
 
@@ -43,11 +44,16 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def validate(images: np.ndarray, labels: np.ndarray, split: str) -> None:
+def validate(images: np.ndarray, labels: np.ndarray, split: str, d: Dataset) -> None:
     """Check shapes, dtype, label range and that every class occurs."""
-    size, classes = dataset.IMAGE_SIZE, dataset.NUM_CLASSES
-    if images.ndim != 3 or images.shape[1:] != (size, size):
-        raise UserError(f"{split} images have shape {images.shape}; expected (N, {size}, {size}) 8-bit images")
+    size, classes = d.image_size, d.num_classes
+    shape = (size, size) if d.channels == 1 else d.input_shape
+    if images.shape[1:] != shape:
+        wanted = ", ".join(map(str, shape))
+        raise UserError(
+            f"{split} images have shape {images.shape}; params.yaml `dataset` expects (N, {wanted}): "
+            "fix dataset.image_size or dataset.channels, or the files"
+        )
     if labels.ndim != 1:
         raise UserError(f"{split} labels have shape {labels.shape}; expected a 1-D label file")
     if len(images) != len(labels):
@@ -57,17 +63,20 @@ def validate(images: np.ndarray, labels: np.ndarray, split: str) -> None:
     out_of_range = labels[labels >= classes]
     if out_of_range.size:
         raise UserError(
-            f"{split} labels must be 0-{classes - 1}; found {out_of_range.size} out of range "
-            f"(e.g. {int(out_of_range[0])}); the label file is wrong for this dataset"
+            f"{split} labels must be 0-{classes - 1}, one per name in dataset.classes; found {out_of_range.size} "
+            f"out of range (e.g. {int(out_of_range[0])}): name every class in dataset.classes, or fix the label file"
         )
     missing = sorted(set(range(classes)) - set(np.unique(labels).tolist()))
     if missing:
-        raise UserError(f"{split} labels never contain class {missing[0]}; every class 0-{classes - 1} must occur")
+        raise UserError(
+            f"{split} labels never contain class {missing[0]} ({d.classes[missing[0]]!r}); every class in "
+            "dataset.classes must occur: remove the names of classes the data does not have"
+        )
 
 
-def read_split(images_file: str, labels_file: str, split: str, raw_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A split's images (N, H, W) and labels (N,), both uint8, read and checked."""
-    images = read_idx(raw_dir / images_file)
-    labels = read_idx(raw_dir / labels_file)
-    validate(images, labels, split)
+def read_split(split: str, raw_dir: Path, d: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The `train` or `test` split's images (N, H, W[, C]) and labels (N,), both uint8, read and checked."""
+    images = read_idx(raw_dir / RAW_FILES[f"{split}_images"])
+    labels = read_idx(raw_dir / RAW_FILES[f"{split}_labels"])
+    validate(images, labels, split, d)
     return images, labels

@@ -6,22 +6,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from classifier import dataset
 from classifier.errors import UserError, first_line, native_stderr_silenced
+from classifier.params.dataset import Dataset
 
-INPUT_SHAPE = (None, *dataset.INPUT_SHAPE)
-OUTPUT_SHAPE = (None, dataset.NUM_CLASSES)
 REBUILD = "rebuild it with `dvc repro --force train` (or pass another path)"
 
 
-def load_model(path: Path):
-    """The Keras model saved at `path`, checked to be an MNIST classifier ((N, 28, 28, 1) in, (N, 10) out), or
-    a UserError that names the problem and the fix. TensorFlow's start-up lines are kept off stderr."""
+def load_model(path: Path, d: Dataset):
+    """The Keras model saved at `path`, checked to be a classifier of the images params.yaml `dataset` describes
+    ((N, H, W, C) in, (N, classes) out), or a UserError that names the problem and the fix. TensorFlow's
+    start-up lines are kept off stderr."""
     if not path.is_file():
         raise UserError(f"model {path} not found; train it with `dvc repro` (or pass another path)")
     with native_stderr_silenced():
         model = read_keras_file(path)
-    check_shapes(model, path)
+    check_shapes(model, path, d)
     return model
 
 
@@ -40,15 +39,16 @@ def read_keras_file(path: Path):
     return model
 
 
-def check_shapes(model, path: Path) -> None:
-    """Refuse a model that does not take 28x28x1 digits or does not give ten probabilities: it would fail on the
-    first image with a long traceback, or answer with the wrong number of classes."""
+def check_shapes(model, path: Path, d: Dataset) -> None:
+    """Refuse a model that does not take the dataset's images or does not give one probability per class: it would
+    fail on the first image with a long traceback, or answer with the wrong number of classes."""
     try:
         shapes = (tuple(model.input_shape), tuple(model.output_shape))
     except (AttributeError, ValueError, TypeError):  # a subclassed model never built has no shapes
         shapes = ("unknown", "unknown")
-    if shapes != (INPUT_SHAPE, OUTPUT_SHAPE):
+    wanted = ((None, *d.input_shape), (None, d.num_classes))
+    if shapes != wanted:
         raise UserError(
-            f"model {path} takes inputs shaped {shapes[0]} and gives {shapes[1]}; an MNIST classifier takes "
-            f"{INPUT_SHAPE} and gives {OUTPUT_SHAPE}: {REBUILD}"
+            f"model {path} takes inputs shaped {shapes[0]} and gives {shapes[1]}; a classifier of params.yaml's "
+            f"dataset ({d.name}) takes {wanted[0]} and gives {wanted[1]}: {REBUILD}"
         )

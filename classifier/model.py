@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from classifier import dataset
 from classifier.errors import UserError
+from classifier.params.dataset import Dataset
 from classifier.params.train import Train
 
 
-def build_model(p: Train) -> keras.Model:
+def build_model(p: Train, d: Dataset) -> keras.Model:
     """Conv blocks (per filter count: conv [+BN] + ReLU; then 2x2 max pooling and dropout where the block asks),
     dense layers [+BN] + ReLU + dropout, softmax over the classes. Filter and unit counts are scaled by width."""
 
@@ -20,7 +20,7 @@ def build_model(p: Train) -> keras.Model:
         norm = [keras.layers.BatchNormalization(momentum=p.model.batch_norm_momentum)] if p.model.batch_norm else []
         return [*norm, keras.layers.ReLU()]
 
-    layers: list[keras.layers.Layer] = [keras.Input(shape=dataset.INPUT_SHAPE, name="image")]
+    layers: list[keras.layers.Layer] = [keras.Input(shape=d.input_shape, name="image")]
     for block in p.model.conv_blocks:
         for filters in block.filters:
             layers.append(
@@ -45,23 +45,23 @@ def build_model(p: Train) -> keras.Model:
             keras.layers.Dropout(p.model.dense_dropout),
         ]
     # float32 whatever train.precision says: a softmax and its loss in bfloat16 lose the small probabilities
-    layers.append(keras.layers.Dense(dataset.NUM_CLASSES, activation="softmax", name="digit", dtype="float32"))
+    layers.append(keras.layers.Dense(d.num_classes, activation="softmax", name="digit", dtype="float32"))
     try:
         return keras.Sequential(layers, name="mnist_cnn")
     except ValueError as exc:
         raise UserError(
             f"train.model cannot be built ({str(exc).splitlines()[0]}); the conv blocks shrink the "
-            f"{dataset.IMAGE_SIZE}x{dataset.IMAGE_SIZE} image to nothing: use fewer blocks, smaller kernel_size "
+            f"{d.image_size}x{d.image_size} image to nothing: use fewer blocks, smaller kernel_size "
             "or strides, pool: false or padding: same"
         )
 
 
-def float32_copy(p: Train, model: keras.Model) -> keras.Model:
+def float32_copy(p: Train, d: Dataset, model: keras.Model) -> keras.Model:
     """The trained model as a float32 one, for saving: under mixed_bfloat16 its weights are float32 already, but
     its layers would compute in bfloat16 wherever the .h5 is loaded (slow on a CPU without AMX, and less exact)."""
     if p.precision == "float32":
         return model
     keras.mixed_precision.set_dtype_policy("float32")
-    copy = build_model(p)
+    copy = build_model(p, d)
     copy.set_weights(model.get_weights())
     return copy

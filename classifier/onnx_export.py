@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 import tf2onnx
 
-from classifier import dataset
 from classifier.errors import native_stderr_silenced
 
 OPSET = 17
@@ -24,7 +23,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 
 
-def to_onnx(model) -> bytes:
+def to_onnx(model, class_names: list[str]) -> bytes:
     """The ONNX file's bytes for the Keras `model`: batch norms folded, input `image` (N, H, W, C) float32,
     output the class probabilities, class names and the input's description in its metadata."""
     folded = batch_norm_folded(model)
@@ -35,7 +34,7 @@ def to_onnx(model) -> bytes:
     canonical_names(graph.graph)
     graph.doc_string = ""
     del graph.metadata_props[:]
-    for key, value in metadata().items():
+    for key, value in metadata(class_names, model.input_shape[1:]).items():
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
     return graph.SerializeToString(deterministic=True)
@@ -70,10 +69,11 @@ def canonical_names(graph) -> None:
     graph.initializer.extend(initializers)
 
 
-def metadata() -> dict[str, str]:
+def metadata(class_names: list[str], input_shape: tuple) -> dict[str, str]:
+    """What a user of the file needs besides the graph: the class names, in output order, and the input."""
     return {
-        "class_names": json.dumps(list(dataset.CLASS_NAMES)),
-        "input": f"{INPUT_NAME}: (N, {', '.join(map(str, dataset.INPUT_SHAPE))}) float32 in [0, 1], ink bright on dark",
+        "class_names": json.dumps(list(class_names)),
+        "input": f"{INPUT_NAME}: (N, {', '.join(map(str, input_shape))}) float32 in [0, 1], as in training",
     }
 
 

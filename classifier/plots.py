@@ -12,7 +12,6 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from classifier import files
-from classifier.report import DIGITS
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -21,7 +20,7 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_confusion_matrix(cm: np.ndarray, path: Path) -> None:
+def plot_confusion_matrix(cm: np.ndarray, classes: list[str], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 6))
     sns.heatmap(
         cm,
@@ -31,12 +30,12 @@ def plot_confusion_matrix(cm: np.ndarray, path: Path) -> None:
         cbar=False,
         ax=ax,
         annot_kws={"fontsize": 8},
-        xticklabels=DIGITS,
-        yticklabels=DIGITS,
+        xticklabels=classes,
+        yticklabels=classes,
     )
     ax.set(
-        xlabel="predicted digit",
-        ylabel="true digit",
+        xlabel="predicted class",
+        ylabel="true class",
         title=f"Confusion matrix, test set ({cm.trace()} of {cm.sum()} correct)",
     )
     save_figure(fig, path)
@@ -55,19 +54,22 @@ def plot_training_curves(history: pd.DataFrame, path: Path) -> None:
 
 
 def plot_per_class_accuracy(per_class: dict[str, float], path: Path) -> None:
+    """A bar per class (its name from the keys), labelled with its test accuracy."""
     fig, ax = plt.subplots(figsize=(7, 4))
     values = np.array(list(per_class.values())) * 100
     sns.barplot(x=list(per_class), y=values, color="steelblue", ax=ax)
     for i, v in enumerate(values):
         ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
     ax.set(
-        xlabel="digit", ylabel="accuracy (%)", title="Test accuracy per digit", ylim=(max(0.0, values.min() - 2), 100.2)
+        xlabel="class", ylabel="accuracy (%)", title="Test accuracy per class", ylim=(max(0.0, values.min() - 2), 100.2)
     )
     save_figure(fig, path)
 
 
-def plot_misclassified(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, shown: int, path: Path) -> None:
-    """A grid of the most confidently wrong test digits, each titled true, predicted and confidence."""
+def plot_misclassified(
+    images: np.ndarray, labels: np.ndarray, probs: np.ndarray, classes: list[str], shown: int, path: Path
+) -> None:
+    """A grid of the most confidently wrong test images, each titled true, predicted and confidence."""
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:shown]
@@ -77,7 +79,9 @@ def plot_misclassified(images: np.ndarray, labels: np.ndarray, probs: np.ndarray
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong, strict=False):  # the grid may have spare cells
-        ax.imshow(images[i, :, :, 0], cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"true {labels[i]}, pred {predicted[i]}\n{probs[i, predicted[i]]:.0%}", fontsize=7)
-    fig.suptitle(f"Misclassified test digits: {len(wrong)} most confident of {(predicted != labels).sum()}", fontsize=9)
+        image = images[i] if images.shape[-1] == 3 else images[i, :, :, 0]
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        guess = f"pred {classes[predicted[i]]} ({probs[i, predicted[i]]:.0%})"
+        ax.set_title(f"true {classes[labels[i]]}\n{guess}", fontsize=6)
+    fig.suptitle(f"Misclassified test images: {len(wrong)} most confident of {(predicted != labels).sum()}", fontsize=9)
     save_figure(fig, path)

@@ -9,31 +9,33 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, log_loss
 
-from classifier import dataset, files
+from classifier import files
 from classifier.errors import UserError
 
-DIGITS = list(range(dataset.NUM_CLASSES))
 
-
-def score(labels: np.ndarray, probs: np.ndarray) -> tuple[dict, np.ndarray, pd.DataFrame]:
-    """Metrics for metrics/evaluate.json, the confusion matrix and the classification report per digit."""
+def score(labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> tuple[dict, np.ndarray, pd.DataFrame]:
+    """Metrics for metrics/evaluate.json, the confusion matrix and the classification report per class; `classes`
+    names label i as classes[i]."""
     predicted = probs.argmax(axis=1)
-    cm = confusion_matrix(labels, predicted, labels=DIGITS)
-    report = classification_report(labels, predicted, labels=DIGITS, output_dict=True, zero_division=0)
+    indices = list(range(len(classes)))
+    cm = confusion_matrix(labels, predicted, labels=indices)
+    report = classification_report(
+        labels, predicted, labels=indices, target_names=classes, output_dict=True, zero_division=0
+    )
     per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
     metrics = {
         "accuracy": round(float(report["accuracy"]), 6),
-        "loss": round(float(log_loss(labels, probs, labels=DIGITS)), 6),
+        "loss": round(float(log_loss(labels, probs, labels=indices)), 6),
         "precision_macro": round(float(report["macro avg"]["precision"]), 6),
         "recall_macro": round(float(report["macro avg"]["recall"]), 6),
         "f1_macro": round(float(report["macro avg"]["f1-score"]), 6),
         "misclassified": int((predicted != labels).sum()),
-        "per_class_accuracy": {str(d): round(float(a), 6) for d, a in zip(DIGITS, per_class, strict=True)},
+        "per_class_accuracy": {name: round(float(a), 6) for name, a in zip(classes, per_class, strict=True)},
     }
-    per_digit = pd.DataFrame([report[str(d)] for d in DIGITS]).rename(columns={"f1-score": "f1"})
-    per_digit = per_digit.round(6).astype({"support": int})
-    per_digit.insert(0, "digit", DIGITS)
-    return metrics, cm, per_digit
+    per_class_table = pd.DataFrame([report[name] for name in classes]).rename(columns={"f1-score": "f1"})
+    per_class_table = per_class_table.round(6).astype({"support": int})
+    per_class_table.insert(0, "class", classes)
+    return metrics, cm, per_class_table
 
 
 def read_history(history_dir: Path) -> pd.DataFrame:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from classifier import dataset
 from classifier.errors import UserError
 
 
-def to_model_inputs(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W) uint8 and (N,) labels -> (N, H, W, 1) float32 in [0, 1] and (N, classes) one-hot."""
-    x = (images.astype(np.float32) / 255.0)[..., np.newaxis]
-    y = np.eye(dataset.NUM_CLASSES, dtype=np.float32)[labels]
+def to_model_inputs(images: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W[, C]) uint8 and (N,) labels -> (N, H, W, C) float32 in [0, 1] and (N, num_classes) one-hot."""
+    x = images.astype(np.float32) / 255.0
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
+    y = np.eye(num_classes, dtype=np.float32)[labels]
     return x, y
 
 

@@ -14,6 +14,7 @@ from dvclive.keras import DVCLiveCallback
 
 from classifier import cluster, files, paths
 from classifier.model import build_model
+from classifier.params.dataset import Dataset
 from classifier.params.train import Train
 
 
@@ -25,9 +26,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def augmentation_layers(p: Train) -> list[keras.layers.Layer]:
-    """Random rotation, shift and zoom (those not set to 0), filling with the black background. Keras runs
-    these layers only in training; main() puts them in front of the model for fit() and saves the model
-    without them."""
+    """Random rotation, shift and zoom (those not set to 0), filling with the black background, and left-right
+    mirroring where asked. Keras runs these layers only in training; compile_trainer puts them in front of the
+    model for fit(), and the model is saved without them."""
     fill = {"fill_mode": "constant", "fill_value": 0.0}
     layers = []
     aug = p.augmentation
@@ -37,6 +38,8 @@ def augmentation_layers(p: Train) -> list[keras.layers.Layer]:
         layers.append(keras.layers.RandomTranslation(aug.shift, aug.shift, seed=p.seed + 1, **fill))
     if aug.zoom:
         layers.append(keras.layers.RandomZoom(aug.zoom, seed=p.seed + 2, **fill))
+    if aug.horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=p.seed + 3))
     return layers
 
 
@@ -101,7 +104,7 @@ def shard_by_element(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def train(p: Train) -> keras.Model | None:
+def train(p: Train, d: Dataset) -> keras.Model | None:
     """Fit a model on the training split, early-stopping on the validation split; log the per-epoch history and
     the summary to metrics/train/ through dvclive. In a cluster, every worker trains its share in lockstep and
     only the chief gets the model (the others get None)."""
@@ -112,7 +115,7 @@ def train(p: Train) -> keras.Model | None:
     train_x, train_y = files.load_processed("train")
     val_x, val_y = files.load_processed("val")
     with strategy.scope():
-        model = build_model(p)
+        model = build_model(p, d)
         if chief:
             model.summary()
         trainer = compile_trainer(p, model, steps_per_epoch=-(-len(train_x) // p.batch_size), in_cluster=in_cluster)

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from classifier import dataset
-
+MNIST_FRAME = (28, 28, 1)  # what the transform makes: MNIST's 28x28 grayscale frame
 FIT = 20  # MNIST scaled each digit to fit a 20x20 box inside the 28x28 frame
 DESPECKLE_FROM = 64  # from this size on both sides, stray specks do not widen the crop (3x3 median filter)
 MAX_SIDE = 4096
@@ -73,7 +72,7 @@ def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
 
 def centre_on_mass(digit: np.ndarray) -> np.ndarray:
     """Place `digit` (at most 20x20) in a 28x28 frame so that its centre of mass is at the frame's centre."""
-    size = dataset.IMAGE_SIZE
+    size = MNIST_FRAME[0]
     frame = np.zeros((size, size), np.float32)
     total = digit.sum()
     ys, xs = np.indices(digit.shape)

@@ -4,18 +4,21 @@ dvc.yaml lists exactly these under each stage's `deps` (tests/code/test_stage_de
 reruns only the stages that import what changed. Imports inside functions count; only the project's own
 packages (classifier, stages) are followed.
 
-Usage: python -m maintenance.stage_deps   prints each stage's code deps, as dvc.yaml lists them
+Usage: python -m maintenance.stage_deps           prints each stage's code deps, as dvc.yaml lists them
+       python -m maintenance.stage_deps --write   rewrites the code deps in dvc.yaml (its data deps stay)
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
+import re
 import sys
 from pathlib import Path
 
 import yaml
 
-from classifier import paths
+from classifier import files, paths
 from classifier.errors import run
 
 PACKAGES = ("classifier", "stages")
@@ -71,11 +74,42 @@ def code_deps(root: Path = paths.ROOT) -> dict[str, set[str]]:
     return {name: closure(stage_module(stage["cmd"]), root) for name, stage in stages.items()}
 
 
-def main() -> None:
-    for stage, files in code_deps().items():
+def with_code_deps(text: str, deps: dict[str, set[str]]) -> str:
+    """dvc.yaml's `text` with each stage's .py deps replaced by `deps[stage]`, sorted, before its other deps;
+    comments and everything else kept as they are."""
+    lines, out, stage = text.split("\n"), [], None
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        named = re.match(r"^  (\w+):$", line)
+        if named:
+            stage = named.group(1)
+        out.append(line)
+        index += 1
+        if line == "    deps:" and stage in deps:
+            data = []
+            while index < len(lines) and lines[index].startswith("      - "):
+                if not lines[index].endswith(".py"):
+                    data.append(lines[index])
+                index += 1
+            out += [f"      - {file}" for file in sorted(deps[stage])] + data
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the code deps in dvc.yaml")
+    args = parser.parse_args(argv)
+    deps = code_deps()
+    if args.write:
+        path = paths.ROOT / "dvc.yaml"
+        files.write_text(path, with_code_deps(path.read_text(), deps))
+        print(f"wrote the code deps of {len(deps)} stages in dvc.yaml")
+        return
+    for stage, modules in deps.items():
         print(f"{stage}:")
-        for file in sorted(files):
-            print(f"  - {file}")
+        for module in sorted(modules):
+            print(f"  - {module}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Train stage: fit the CNN on the training split, early-stopping on the validation split.
 
-Reads: data/processed/{train,val}.npz and params.yaml `train`. With `train.workers` > 1 it starts that many
+Reads: data/processed/{train,val}.npz, params.yaml `dataset` (the model's input shape and classes) and
+       `train`. With `train.workers` > 1 it starts that many
        copies of itself as one MultiWorkerMirroredStrategy cluster on localhost (classifier/cluster.py);
        worker 0, the chief, alone writes.
 Writes: models/model.h5 (HDF5, float32 whatever `train.precision` trained it; `keras.models.load_model` loads
@@ -17,19 +18,20 @@ from classifier import cluster, environment, files, paths, training
 from classifier.errors import run
 from classifier.model import float32_copy
 from classifier.params.checks import load
+from classifier.params.dataset import Dataset
 from classifier.params.train import Train
 
 
 def main() -> None:
-    p = load(Train)
+    d, p = load(Dataset), load(Train)
     if p.workers > 1 and not cluster.in_cluster():
         cluster.run_local(p.workers, ["-m", "stages.train"])
         return
-    model = training.train(p)
+    model = training.train(p, d)
     if model is None:  # a worker other than the chief
         return
     with files.atomic_path(paths.MODEL_PATH) as tmp:
-        float32_copy(p, model).save(tmp, include_optimizer=False)
+        float32_copy(p, d, model).save(tmp, include_optimizer=False)
     files.write_json(paths.ENVIRONMENT_PATH, environment.describe())
     print(f"saved {paths.MODEL_PATH.relative_to(paths.ROOT)}")
 

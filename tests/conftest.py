@@ -9,6 +9,7 @@ from classifier.model import build_model
 from classifier.params import checks, sections
 from classifier.params.overrides import applied, changed
 from tests.support.models import onnx_file
+from tests.support.synthetic import MNIST
 
 # Real DVC end to end, injected faults, the server and browser, the benchmark, and training on the real MNIST:
 # minutes, not seconds. `make test` and CI run them; `make test-fast` (pytest -m "not slow") skips them.
@@ -57,11 +58,11 @@ def train_params():
 def tiny_model_path(tmp_path_factory, train_params):
     """An untrained small model saved as .h5: enough for tests of file handling and output formats."""
     path = tmp_path_factory.mktemp("model") / "model.h5"
-    build_model(changed(train_params, **{"model.width": 0.125})).save(path, include_optimizer=False)
+    build_model(changed(train_params, **{"model.width": 0.125}), MNIST).save(path, include_optimizer=False)
     return path
 
 
 @pytest.fixture(scope="session")
 def tiny_onnx_path(tiny_model_path):
     """The same model exported as the export stage does: what predict and serve load."""
-    return onnx_file(tiny_model_path.with_suffix(".onnx"), keras_model.load_model(tiny_model_path))
+    return onnx_file(tiny_model_path.with_suffix(".onnx"), keras_model.load_model(tiny_model_path, MNIST))

@@ -29,7 +29,7 @@ HEADLINE = [  # (file, key, label, format)
     (EVAL, "f1_macro", "macro F1", "pct"),
     (EVAL, "precision_macro", "macro precision", "pct"),
     (EVAL, "recall_macro", "macro recall", "pct"),
-    (EVAL, "misclassified", "misclassified test digits", "int"),
+    (EVAL, "misclassified", "misclassified test images", "int"),
     (TRAIN, "best_epoch_val_accuracy", "validation accuracy (best epoch)", "pct"),
     (TRAIN, "epochs_run", "epochs run", "int"),
     (TRAIN, "train_time_s", "training time (s)", "num"),
@@ -39,8 +39,8 @@ IMAGES = [
     for path, caption in (
         (paths.TRAINING_CURVES_PNG, "Accuracy and loss per epoch"),
         (paths.CONFUSION_MATRIX_PNG, "Confusion matrix"),
-        (paths.PER_CLASS_ACCURACY_PNG, "Accuracy per digit"),
-        (paths.MISCLASSIFIED_PNG, "Misclassified digits"),
+        (paths.PER_CLASS_ACCURACY_PNG, "Accuracy per class"),
+        (paths.MISCLASSIFIED_PNG, "Misclassified images"),
     )
 ]
 
@@ -105,23 +105,23 @@ def metrics_table(diff: dict) -> list[str]:
 
 def per_class_table(diff: dict) -> list[str]:
     rows = {
-        key.rsplit(".", 1)[1]: entry
+        key.removeprefix("per_class_accuracy."): entry
         for key, entry in diff.get(EVAL, {}).items()
         if key.startswith("per_class_accuracy.")
     }
     if not rows:
         return []
     lines = [
-        "<details><summary>Test accuracy per digit</summary>",
+        "<details><summary>Test accuracy per class</summary>",
         "",
-        "| digit | base | this | change |",
+        "| class | base | this | change |",
         "|---|---:|---:|---:|",
     ]
-    for digit in sorted(rows, key=int):
-        entry = rows[digit]
+    numbered = all(name.isdigit() for name in rows)  # MNIST's "0"-"9": in number order, not as strings
+    for name in sorted(rows, key=int) if numbered else rows:
+        entry = rows[name]
         lines.append(
-            f"| {digit} | {fmt(entry.get('old'), 'pct')} | {fmt(entry.get('new'), 'pct')} "
-            f"| {fmt_change(entry, 'pct')} |"
+            f"| {name} | {fmt(entry.get('old'), 'pct')} | {fmt(entry.get('new'), 'pct')} | {fmt_change(entry, 'pct')} |"
         )
     return lines + ["", "</details>"]
 

@@ -61,6 +61,12 @@ def image_bytes_from_request() -> bytes:
 
 
 def create_app(forward: inference.Classifier) -> Flask:
+    """The app around `forward`, which must take the MNIST-style frames the photo transform makes."""
+    if forward.image_shape != transform.MNIST_FRAME:
+        raise errors.UserError(
+            f"the model takes {forward.image_shape} images; the drawing page and the photo transform make "
+            f"{transform.MNIST_FRAME} frames, so serve only a model trained on such images"
+        )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
     one_at_a_time = threading.Lock()  # one image decoded and classified at a time, whatever WSGI server runs this
@@ -74,11 +80,20 @@ def create_app(forward: inference.Classifier) -> Flask:
         try:
             data = image_bytes_from_request()
             with one_at_a_time:
-                digit = transform.mnist_normalise(transform.read_image(data))
-                result = predict.Prediction("upload", forward(digit[np.newaxis, ..., np.newaxis])[0]).as_dict()
+                frame = transform.mnist_normalise(transform.read_image(data))
+                probabilities = forward(frame[np.newaxis, ..., np.newaxis])[0]
+            result = predict.Prediction("upload", probabilities, forward.class_names).as_dict()
         except transform.InputError as exc:
             return jsonify(error=str(exc)), 400
-        return jsonify(digit=result["digit"], confidence=result["confidence"], probabilities=result["probabilities"])
+        return jsonify(
+            {
+                "class": result["class"],
+                "index": result["index"],
+                "confidence": result["confidence"],
+                "probabilities": result["probabilities"],
+                "classes": list(forward.class_names),
+            }
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

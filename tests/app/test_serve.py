@@ -45,13 +45,14 @@ def test_a_busy_port_is_one_clear_line(server, tiny_onnx_path):
     assert result.stderr.strip().endswith("pick another --port or --host")
 
 
-def test_upload_and_base64_give_the_digit_and_ten_probabilities(server):
+def test_upload_and_base64_give_the_class_and_ten_probabilities(server):
     data = png_bytes(a_seven())
     uploaded = requests.post(f"{server}/api/predict", files={"image": ("seven.png", data, "image/png")}, timeout=30)
     assert uploaded.status_code == 200
     body = uploaded.json()
     assert len(body["probabilities"]) == 10 and sum(body["probabilities"]) == pytest.approx(1, abs=1e-4)
-    assert body["digit"] == int(np.argmax(body["probabilities"]))
+    assert body["index"] == int(np.argmax(body["probabilities"])) and body["classes"] == [str(d) for d in range(10)]
+    assert body["class"] == body["classes"][body["index"]]
     as_json = requests.post(
         f"{server}/api/predict", timeout=30, json={"image": "data:image/png;base64," + base64.b64encode(data).decode()}
     )

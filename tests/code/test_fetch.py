@@ -76,7 +76,7 @@ def test_environment_mirror_is_tried_first(monkeypatch):
 
 def test_params_checksums_are_checked(tmp_path, monkeypatch):
     path = tmp_path / "params.yaml"
-    names = sorted(dataset.RAW_FILES.values())
+    names = list(dataset.RAW_FILES)
     sums = "".join(f"    {n}: {'a' * 64}\n" for n in names[:3]) + f"    {names[3]}: not-a-checksum\n"
     path.write_text(f"fetch:\n  mirrors: [https://x/]\n  timeout_s: 5\n  deadline_s: 9\n  max_mb: 1\n  sha256:\n{sums}")
     monkeypatch.setattr(paths, "PARAMS_PATH", path)

@@ -8,6 +8,7 @@ import keras
 import pytest
 
 from classifier import errors, keras_model
+from tests.support.synthetic import MNIST
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def odd_models(tmp_path_factory):
         (
             "rgb32.h5",
             "takes inputs shaped (None, 32, 32, 3) and gives (None, 10); "
-            "an MNIST classifier takes (None, 28, 28, 1) and gives (None, 10)",
+            "a classifier of params.yaml's dataset (MNIST) takes (None, 28, 28, 1) and gives (None, 10)",
         ),
         ("seven_classes.h5", "takes inputs shaped (None, 28, 28, 1) and gives (None, 7)"),
         ("layer.h5", "is not a readable Keras HDF5 file (AttributeError: "),
@@ -41,7 +42,7 @@ def odd_models(tmp_path_factory):
 )
 def test_a_file_that_is_no_classifier_is_one_line_naming_the_fix(odd_models, name, message):
     with pytest.raises(errors.UserError) as error:
-        keras_model.load_model(odd_models / name)
+        keras_model.load_model(odd_models / name, MNIST)
     text = str(error.value)
     assert text.startswith(f"model {odd_models / name} ") and message in text and "\n" not in text
     assert "dvc repro --force train" in text
@@ -49,13 +50,13 @@ def test_a_file_that_is_no_classifier_is_one_line_naming_the_fix(odd_models, nam
 
 def test_a_missing_file_names_the_command_that_makes_it(tmp_path):
     with pytest.raises(errors.UserError, match="not found; train it with `dvc repro`"):
-        keras_model.load_model(tmp_path / "none.h5")
+        keras_model.load_model(tmp_path / "none.h5", MNIST)
 
 
 def test_the_same_model_exports_to_the_same_bytes(tiny_model_path):
     from classifier import onnx_export
 
-    model = keras_model.load_model(tiny_model_path)
-    first = onnx_export.to_onnx(model)
-    assert onnx_export.to_onnx(keras_model.load_model(tiny_model_path)) == first
+    model = keras_model.load_model(tiny_model_path, MNIST)
+    first = onnx_export.to_onnx(model, MNIST.classes)
+    assert onnx_export.to_onnx(keras_model.load_model(tiny_model_path, MNIST), MNIST.classes) == first
     assert b"class_names" in first

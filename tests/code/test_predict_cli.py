@@ -35,12 +35,12 @@ def run(capsys, *args):
     return code, out, err
 
 
-def test_table_lists_each_input_with_digit_confidence_and_next_guesses(capsys, inputs, tiny_onnx_path):
+def test_table_lists_each_input_with_class_confidence_and_next_guesses(capsys, inputs, tiny_onnx_path):
     folder, stack = inputs
     code, out, err = run(capsys, folder, stack, "--model", tiny_onnx_path)
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["file", "digit", "confidence", "next", "guesses"]
+    assert lines[0].split() == ["file", "class", "confidence", "next", "guesses"]
     assert [line.split()[0] for line in lines[1:]] == [
         str(folder / "d0.png"),
         str(folder / "d1.png"),
@@ -57,13 +57,13 @@ def test_json_and_csv(capsys, inputs, tiny_onnx_path):
     rows = json.loads(out)
     assert code == 0 and len(rows) == 3
     for row in rows:
-        assert 0 <= row["digit"] <= 9 and len(row["next"]) == 2
+        assert row["class"] == str(row["index"]) and 0 <= row["index"] <= 9 and len(row["next"]) == 2
         assert sum(row["probabilities"]) == pytest.approx(1, abs=1e-4)
         assert row["confidence"] == max(row["probabilities"])
     code, out, _ = run(capsys, folder, "--csv", "--model", tiny_onnx_path)
     table = list(csv.DictReader(io.StringIO(out)))
     assert [r["file"] for r in table] == [r["file"] for r in rows]
-    assert [int(r["digit"]) for r in table] == [r["digit"] for r in rows]
+    assert [r["class"] for r in table] == [r["class"] for r in rows]
 
 
 def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_path, tiny_onnx_path):
@@ -86,7 +86,8 @@ def test_bad_inputs_each_get_a_line_and_the_rest_still_runs(capsys, inputs, tmp_
         f"error: {tmp_path / 'notes.png'}: not a readable image (UnidentifiedImageError); use a PNG, JPEG or BMP file",
         f"error: {tmp_path / 'blank.png'}: the image is empty (no ink); draw or scan a digit",
         f"error: {tmp_path / 'missing.png'}: no such file",
-        f"error: {tmp_path / 'wrong.npy'}: array has shape (5, 5); expected (28, 28) or (N, 28, 28) digits",
+        f"error: {tmp_path / 'wrong.npy'}: array has shape (5, 5); "
+        "the model takes (28, 28) images, one or a stack of N",
     ]
     assert len(out.splitlines()) == 2 and "d0.png" in out
 
@@ -136,7 +137,7 @@ def test_array_layouts_and_scales_are_accepted(tmp_path):
     }.items():
         np.save(tmp_path / name, array)
         (loaded,) = predict.read_arrays(tmp_path / name)
-        np.testing.assert_allclose(loaded, digit / 255.0, atol=1e-6)
+        np.testing.assert_allclose(loaded, digit[..., None] / 255.0, atol=1e-6)
     np.savez(tmp_path / "pair.npz", digits=np.stack([digit, digit]))
     assert len(predict.read_arrays(tmp_path / "pair.npz")) == 2
 
@@ -219,27 +220,32 @@ def odd_models(tmp_path_factory, tiny_onnx_path):
     return folder
 
 
-@pytest.mark.parametrize(
-    "name, message",
-    [
-        (
-            "rgb32.onnx",
-            "takes images shaped (32, 32, 3) and gives (10,); "
-            "this project's model takes (N, 28, 28, 1) float32 and gives (N, 10)",
-        ),
-        ("seven_classes.onnx", "takes images shaped (28, 28, 1) and gives (7,)"),
-        ("cut.onnx", "is not a readable ONNX model"),
-    ],
-)
-def test_a_model_that_is_no_classifier_of_these_images_is_one_line_and_exit_code_2(
-    capsys, inputs, odd_models, name, message
-):
+def test_a_cut_model_file_is_one_line_and_exit_code_2(capsys, inputs, odd_models):
     folder, _ = inputs
-    code, out, err = run(capsys, folder, "--model", odd_models / name)
-    assert code == 2 and out == ""
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith(f"error: model {odd_models / name} ") and message in err
+    code, out, err = run(capsys, folder, "--model", odd_models / "cut.onnx")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: model {odd_models / 'cut.onnx'} is not a readable ONNX model")
     assert "`dvc pull`" in err
+
+
+def test_a_model_of_other_images_takes_arrays_and_refuses_photos_by_name(capsys, inputs, odd_models, tmp_path):
+    folder, _ = inputs
+    np.save(tmp_path / "rgb.npy", np.zeros((2, 32, 32, 3), np.float32))
+    code, out, err = run(
+        capsys, folder / "d0.png", tmp_path / "rgb.npy", "--json", "--model", odd_models / "rgb32.onnx"
+    )
+    assert code == 1 and [row["file"] for row in json.loads(out)] == [f"{tmp_path / 'rgb.npy'}[{i}]" for i in (0, 1)]
+    assert err.strip() == (
+        f"error: {folder / 'd0.png'}: the model takes (32, 32, 3) images and the photo transform makes MNIST's "
+        "(28, 28, 1); give .npy arrays shaped as the model's input"
+    )
+
+
+def test_the_classes_are_the_models_own(capsys, inputs, odd_models):
+    folder, _ = inputs
+    code, out, _ = run(capsys, folder, "--json", "--model", odd_models / "seven_classes.onnx")
+    rows = json.loads(out)
+    assert code == 0 and all(len(row["probabilities"]) == 7 and row["class"] in list("0123456") for row in rows)
 
 
 def test_a_successful_run_writes_nothing_on_stderr(inputs, tiny_onnx_path):

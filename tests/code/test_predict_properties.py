@@ -54,7 +54,7 @@ def test_any_array_file_gives_digits_or_one_line_error(stack, as_npz):
         except transform.InputError as error:
             assert_one_line(error)
         else:
-            assert digits and all(d.shape == (28, 28) for d in digits)
+            assert digits and all(d.shape == (28, 28, 1) for d in digits)
             assert all(np.isfinite(d).all() and d.min() >= 0 and d.max() <= 1 for d in digits)
 
 
@@ -87,4 +87,4 @@ def test_the_command_answers_each_input_with_a_row_or_an_error_line(tiny_onnx_pa
     assert all(line.startswith(f"error: {folder}/input") for line in errors), errors
     answered = {row["file"].split("[")[0] for row in rows} | {line.split(": ")[1] for line in errors}
     assert answered == set(paths) and len(errors) + len({r["file"].split("[")[0] for r in rows}) == len(paths)
-    assert all(0 <= row["digit"] <= 9 and sum(row["probabilities"]) == pytest.approx(1, abs=1e-3) for row in rows)
+    assert all(0 <= row["index"] <= 9 and sum(row["probabilities"]) == pytest.approx(1, abs=1e-3) for row in rows)

@@ -7,6 +7,7 @@ import pytest
 
 from classifier import errors, idx, splits
 from tests.support import synthetic
+from tests.support.synthetic import MNIST
 
 
 def test_idx_round_trip(tmp_path):
@@ -41,13 +42,16 @@ def test_not_gzip_and_missing_files_are_clear_errors(tmp_path):
 
 
 def test_valid_data_passes():
-    idx.validate(*synthetic.digits(40), "train")
+    idx.validate(*synthetic.digits(40), "train", MNIST)
 
 
 @pytest.mark.parametrize(
     "mutate, expected",
     [
-        (lambda x, y: (x, np.where(y == 3, 12, y).astype(np.uint8)), "labels must be 0-9; found 4 out of range"),
+        (
+            lambda x, y: (x, np.where(y == 3, 12, y).astype(np.uint8)),
+            "labels must be 0-9, one per name in dataset.classes; found 4 out of range",
+        ),
         (lambda x, y: (x[y != 7], y[y != 7]), "never contain class 7"),
         (lambda x, y: (x[:-1], y), "39 images but 40 labels"),
         (lambda x, y: (x[:, :27], y), r"shape \(40, 27, 28\)"),
@@ -58,12 +62,24 @@ def test_valid_data_passes():
 def test_bad_data_is_rejected(mutate, expected):
     images, labels = mutate(*synthetic.digits(40))
     with pytest.raises(errors.UserError, match=expected):
-        idx.validate(images, labels, "train")
+        idx.validate(images, labels, "train", MNIST)
+
+
+def test_another_number_of_classes_is_checked_against_its_names():
+    four = MNIST.model_copy(update={"classes": ["north", "east", "south", "west"]})
+    images, labels = synthetic.digits(40, classes=4)
+    idx.validate(images, labels, "train", four)
+    x, y = splits.to_model_inputs(images, labels, four.num_classes)
+    assert y.shape == (40, 4) and (y.argmax(axis=1) == labels).all()
+    with pytest.raises(errors.UserError, match=r"labels must be 0-2, one per name.*found 10 out of range"):
+        idx.validate(images, labels, "train", four.model_copy(update={"classes": ["north", "east", "south"]}))
+    with pytest.raises(errors.UserError, match="never contain class 4 \\('up'\\)"):
+        idx.validate(images, labels, "train", four.model_copy(update={"classes": [*four.classes, "up"]}))
 
 
 def test_model_inputs_are_scaled_reshaped_and_one_hot():
     images, labels = synthetic.digits(20)
-    x, y = splits.to_model_inputs(images, labels)
+    x, y = splits.to_model_inputs(images, labels, 10)
     assert x.shape == (20, 28, 28, 1) and x.dtype == np.float32
     assert x.min() >= 0.0 and x.max() == 1.0
     assert y.shape == (20, 10) and y.dtype == np.float32

@@ -3,7 +3,7 @@
 import numpy as np
 import yaml
 
-from classifier import download, paths
+from classifier import dataset, download, paths
 from tests.support.real_mnist import REAL_MNIST, needs_real_mnist, real_mnist
 
 pytestmark = needs_real_mnist
@@ -11,8 +11,8 @@ pytestmark = needs_real_mnist
 
 def test_real_files_match_the_pinned_checksums():
     pinned = yaml.safe_load(paths.PARAMS_PATH.read_text())["fetch"]["sha256"]
-    for name, digest in pinned.items():
-        assert download.sha256_of(REAL_MNIST / name) == digest, name
+    for role, name in dataset.RAW_FILES.items():
+        assert download.sha256_of(REAL_MNIST / name) == pinned[role], name
 
 
 def test_real_files_parse_and_validate():

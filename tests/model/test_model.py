@@ -14,6 +14,7 @@ from classifier.params import checks, sections
 from classifier.params.overrides import changed
 from tests.support import synthetic
 from tests.support.models import onnx_file
+from tests.support.synthetic import MNIST
 
 
 def block(filters, kernel_size, strides, padding, pool, dropout):
@@ -46,7 +47,7 @@ def test_layers_follow_the_params(train_params):
             ],
         },
     )
-    model = build_model(p)
+    model = build_model(p, MNIST)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [8, 8, 16, 24, 24]
     assert [c.kernel_size[0] for c in convs] == [5, 5, 3, 3, 3]
@@ -60,7 +61,7 @@ def test_layers_follow_the_params(train_params):
     assert [d.units for d in dense] == [64, 32, 10]
     assert dense[-1].activation is keras.activations.softmax
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
-    plain = build_model(changed(p, **{"model.batch_norm": False}))
+    plain = build_model(changed(p, **{"model.batch_norm": False}), MNIST)
     assert count(plain, keras.layers.BatchNormalization) == 0
 
 
@@ -75,14 +76,14 @@ def test_strides_padding_and_pooling_set_the_feature_map_sizes(train_params):
             ]
         },
     )
-    model = build_model(p)
+    model = build_model(p, MNIST)
     assert [layer.output.shape[1] for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [12, 12, 4]
 
 
 def test_a_model_that_shrinks_the_image_to_nothing_is_a_clear_error(train_params):
     shrinking = block([8, 8], 3, 1, "valid", pool=True, dropout=0.2)
     with pytest.raises(errors.UserError, match="padding: same"):
-        build_model(changed(train_params, **{"model.conv_blocks": [shrinking] * 4}))
+        build_model(changed(train_params, **{"model.conv_blocks": [shrinking] * 4}), MNIST)
 
 
 @pytest.mark.parametrize(
@@ -109,8 +110,8 @@ def test_a_bad_conv_block_names_its_index_and_field(tmp_path, monkeypatch, train
 def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
     p = train_params
     training.seed_everything(p.seed, p.deterministic)
-    x, y = splits.to_model_inputs(*synthetic.digits(300, seed=3))
-    model = build_model(p)
+    x, y = splits.to_model_inputs(*synthetic.digits(300, seed=3), 10)
+    model = build_model(p, MNIST)
     model.compile(
         optimizer=keras.optimizers.Adam(training.learning_rate_schedule(p, 10)),
         loss="categorical_crossentropy",
@@ -125,7 +126,7 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
     model.save(path, include_optimizer=False)
     reloaded = keras.models.load_model(path, compile=False)
     np.testing.assert_allclose(reloaded.predict(x[:50], verbose=0), model.predict(x[:50], verbose=0), atol=1e-5)
-    test_x, test_y = splits.to_model_inputs(*synthetic.digits(100, seed=4))
+    test_x, test_y = splits.to_model_inputs(*synthetic.digits(100, seed=4), 10)
     accuracy = (reloaded.predict(test_x, verbose=0).argmax(1) == test_y.argmax(1)).mean()
     assert accuracy > 0.9
     shifted = np.roll(test_x, 1, axis=2)
@@ -137,7 +138,7 @@ def test_trains_on_a_tiny_set_and_reloads_from_h5(train_params, tmp_path):
 
 
 def test_the_export_folds_batch_norm_into_the_layer_before_and_answers_as_predict(train_params, tmp_path):
-    model = build_model(train_params)
+    model = build_model(train_params, MNIST)
     rng = np.random.default_rng(0)
     for layer in model.layers:  # statistics far from the initial ones (mean 0, variance 1, gamma 1, beta 0)
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -154,11 +155,11 @@ def test_the_export_folds_batch_norm_into_the_layer_before_and_answers_as_predic
     assert count(model, keras.layers.BatchNormalization) > 0
     assert count(folded, keras.layers.BatchNormalization) == 0
     assert count(folded, keras.layers.Conv2D) == count(model, keras.layers.Conv2D)
-    x, _ = splits.to_model_inputs(*synthetic.digits(64, seed=5))
+    x, _ = splits.to_model_inputs(*synthetic.digits(64, seed=5), 10)
     expected = model.predict(x, verbose=0)
     classify = inference.Classifier(onnx_file(tmp_path / "model.onnx", model))
     np.testing.assert_allclose(classify(x, batch_size=16), expected, atol=1e-5)
-    unnormalised = build_model(changed(train_params, **{"model.batch_norm": False}))
+    unnormalised = build_model(changed(train_params, **{"model.batch_norm": False}), MNIST)
     assert onnx_export.batch_norm_folded(unnormalised).count_params() == unnormalised.count_params()
 
 
@@ -166,9 +167,9 @@ def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):
     p = changed(train_params, precision="mixed_bfloat16")
     keras.mixed_precision.set_dtype_policy(p.precision)
     try:
-        model = build_model(p)
+        model = build_model(p, MNIST)
         assert model.layers[0].compute_dtype == "bfloat16" and model.layers[-1].compute_dtype == "float32"
-        saved = float32_copy(p, model)
+        saved = float32_copy(p, MNIST, model)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     assert {layer.compute_dtype for layer in saved.layers} == {"float32"}
@@ -179,7 +180,7 @@ def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):
 def test_augmentation_moves_pixels_in_training_only(train_params):
     p = changed(train_params, **{"augmentation.rotation_deg": 15, "augmentation.shift": 0.1, "augmentation.zoom": 0.1})
     augmenter = keras.Sequential(training.augmentation_layers(p))
-    x, _ = splits.to_model_inputs(*synthetic.digits(16))
+    x, _ = splits.to_model_inputs(*synthetic.digits(16), 10)
     augmented = np.asarray(augmenter(x, training=True))
     assert augmented.shape == x.shape
     assert np.abs(augmented - x).mean() > 0.01

@@ -12,6 +12,7 @@ from classifier.params import checks, sections
 from classifier.params.overrides import changed
 from tests.support.models import onnx_file
 from tests.support.real_mnist import needs_real_mnist, real_mnist
+from tests.support.synthetic import MNIST
 from tools import predict
 
 pytestmark = needs_real_mnist
@@ -23,10 +24,10 @@ def model_and_digits():
     """A half-width CNN trained briefly, with the pipeline's augmentation, on 12,000 real training digits;
     and the first 300 test digits."""
     images, labels = real_mnist("train")
-    x, y = splits.to_model_inputs(images[:12000], labels[:12000])
+    x, y = splits.to_model_inputs(images[:12000], labels[:12000], 10)
     params = changed(checks.load(sections.Train), **{"model.width": 0.5})
     training.seed_everything(params.seed, False)
-    model = build_model(params)
+    model = build_model(params, MNIST)
     trainer = keras.Sequential([*training.augmentation_layers(params), model])
     trainer.compile(optimizer=keras.optimizers.Adam(0.003), loss="categorical_crossentropy")
     trainer.fit(x, y, batch_size=128, epochs=3, verbose=0)

@@ -40,7 +40,7 @@ def test_repro_writes_outputs_that_load(project):
         training["epochs_run"] == 2 and 0 <= training["best_epoch_val_accuracy"] <= 1 and training["train_time_s"] > 0
     )
     report = (root / "plots" / "classification_report.csv").read_text().splitlines()
-    assert report[0] == "digit,precision,recall,f1,support" and len(report) == 11
+    assert report[0] == "class,precision,recall,f1,support" and len(report) == 11
     environment = json.loads((root / "metrics" / "train" / "environment.json").read_text())
     assert environment["cores"] >= 1 and environment["tensorflow"] and environment["keras"].startswith("3.")
     predictions = (root / "plots" / "predictions.csv").read_text().splitlines()

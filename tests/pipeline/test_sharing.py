@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from classifier import cluster, files
+from classifier import cluster
 from tests.support import synthetic
 from tests.support.project import STAGES, new_project, ran_stages
 
@@ -78,7 +78,7 @@ def test_a_fresh_clone_passes_the_lock_check_and_a_stale_lock_fails_it(origin, t
     check = [sys.executable, "-m", "maintenance.check_lock"]
     assert clone.run(*check).stdout.startswith("dvc.lock matches"), "empty cache, nothing pulled: still passes"
     shared = clone.root / "classifier" / "paths.py"  # every stage imports it
-    files.write_text(shared.read_text().replace('"""Where the pipeline', '"""Where this pipeline', 1))
+    shared.write_text(shared.read_text().replace('"""Where the pipeline', '"""Where this pipeline', 1))
     stale = clone.run(*check, check=False)
     assert stale.returncode == 1
     lines = stale.stderr.strip().splitlines()

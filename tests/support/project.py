@@ -77,10 +77,11 @@ def ran_stages(output: str) -> set[str]:
     return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
 
 
-def new_project(root: Path, mirror: Path, home: Path | None = None) -> Project:
-    """Copy the project into `root`, make `mirror` a tiny synthetic dataset, git init + dvc init + commit;
-    with `home`, the project's own .dvc/config (its default remote) too, resolved under that home."""
-    synthetic.copy_project(root, mirror)
+def new_project(root: Path, mirror: Path, home: Path | None = None, classes: list[str] | None = None) -> Project:
+    """Copy the project into `root`, make `mirror` a tiny synthetic dataset (of `classes`, MNIST's ten digits by
+    default), git init + dvc init + commit; with `home`, the project's own .dvc/config (its default remote) too,
+    resolved under that home."""
+    synthetic.copy_project(root, mirror, classes=classes or synthetic.MNIST.classes)
     project = Project(root, mirror, home)
     project.run("git", "init", "-q", "-b", "main")
     project.dvc("init", "-q")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from classifier import dataset, idx, paths
+from tests.support.synthetic import MNIST
 
 REAL_MNIST = Path(os.environ.get("MNIST_MIRROR") or paths.ROOT.parent / "shared" / "data" / "mnist")
 needs_real_mnist = pytest.mark.skipif(
@@ -20,4 +21,4 @@ needs_real_mnist = pytest.mark.skipif(
 def real_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     """The real MNIST `train` or `test` images (N, 28, 28) uint8 and labels, from the local copy."""
 
-    return idx.read_split(dataset.RAW_FILES[f"{split}_images"], dataset.RAW_FILES[f"{split}_labels"], split, REAL_MNIST)
+    return idx.read_split(split, REAL_MNIST, MNIST)

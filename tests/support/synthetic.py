@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from classifier import dataset, paths
+from classifier.params.dataset import Dataset
 from classifier.params.overrides import edit_file
 
 COPIED = ("classifier", "stages", "tools", "maintenance", "dvc.yaml", "params.yaml", ".gitignore")
@@ -24,6 +25,8 @@ TINY_TRAIN = {
     "train.model.width": 0.25,
 }
 UNREACHABLE = "http://127.0.0.1:9/unreachable/"
+# What the synthetic digits are, as params.yaml's `dataset` would describe them
+MNIST = Dataset(name="MNIST", image_size=28, channels=1, classes=[str(digit) for digit in range(10)])
 
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
@@ -38,11 +41,11 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n 28x28 uint8 images whose class (0-9, every class present) is a bright 8x8 square at a class-specific
-    spot on a 4x3 grid, plus noise: easy to learn, yet not learnable by a constant guess."""
+def digits(n: int, seed: int = 0, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """n 28x28 uint8 images whose class (0 to classes - 1, at most 12, every one present) is a bright 8x8 square at
+    a class-specific spot on a 4x3 grid, plus noise: easy to learn, yet not learnable by a constant guess."""
     rng = np.random.default_rng(seed)
-    labels = np.arange(n) % dataset.NUM_CLASSES
+    labels = np.arange(n) % classes
     rng.shuffle(labels)
     images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
     for image, label in zip(images, labels, strict=True):
@@ -51,15 +54,16 @@ def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.uint8)
 
 
-def write_dataset(directory: Path, n_train: int = 200, n_test: int = 60) -> dict[str, str]:
-    """Write the four IDX .gz files of a synthetic dataset; return {file name: sha256}."""
-    train = digits(n_train, seed=1)
-    test = digits(n_test, seed=2)
+def write_dataset(directory: Path, n_train: int = 200, n_test: int = 60, classes: int = 10) -> dict[str, str]:
+    """Write the four IDX .gz files of a synthetic dataset of `classes` classes; return {role: sha256}, as
+    params.yaml's fetch.sha256 takes them."""
+    train = digits(n_train, seed=1, classes=classes)
+    test = digits(n_test, seed=2, classes=classes)
     arrays = {"train_images": train[0], "train_labels": train[1], "test_images": test[0], "test_labels": test[1]}
     sums = {}
     for role, array in arrays.items():
         path = write_idx(directory / dataset.RAW_FILES[role], array)
-        sums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        sums[role] = hashlib.sha256(path.read_bytes()).hexdigest()
     return sums
 
 
@@ -74,9 +78,13 @@ def copy_files(root: Path, names: tuple[str, ...] = COPIED) -> None:
             shutil.copy(source, root / name)
 
 
-def copy_project(root: Path, mirror: Path, names: tuple[str, ...] = COPIED) -> None:
-    """Copy `names` of this project into `root`, write a tiny synthetic dataset into `mirror`, and point the
-    copy's params at it: its checksums, no reachable public mirror, and a tiny, quick training."""
+def copy_project(root: Path, mirror: Path, names: tuple[str, ...] = COPIED, classes: list[str] = MNIST.classes) -> None:
+    """Copy `names` of this project into `root`, write a tiny synthetic dataset of `classes` into `mirror`, and
+    point the copy's params at it: its classes and checksums, no reachable public mirror, and a tiny, quick
+    training."""
     copy_files(root, names)
-    sums = write_dataset(mirror)
-    edit_file(root / "params.yaml", {"fetch.sha256": sums, "fetch.mirrors": [UNREACHABLE], **TINY_TRAIN})
+    sums = write_dataset(mirror, classes=len(classes))
+    edit_file(
+        root / "params.yaml",
+        {"dataset.classes": classes, "fetch.sha256": sums, "fetch.mirrors": [UNREACHABLE], **TINY_TRAIN},
+    )

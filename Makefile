@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: help setup repro push verify-cache test test-fast lint format check-lock browser-deps review exp-show exp-fast exp sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv
+.PHONY: help setup repro push verify-cache test test-fast lint format check-lock browser-deps review exp-show exp-fast exp sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv ci-pull comment-github comment-gitlab hooks test-deps
 
 .DEFAULT_GOAL := help
 
@@ -50,10 +50,11 @@ test: setup
 test-fast: setup
 	python -m pytest -m "not slow"
 
-# Check the code with ruff: lint rules and formatting (CI runs it)
+# Check the code with ruff: lint rules and formatting, and the GitHub workflow with actionlint (CI runs it)
 lint: setup
 	ruff check .
 	ruff format --check .
+	actionlint .github/workflows/*.yml
 
 # Format the code and apply ruff's safe fixes
 format: setup
@@ -132,3 +133,68 @@ load-test: setup
 # Delete .venv (the next target that needs it rebuilds it)
 clean-venv:
 	rm -rf $(VENV)
+
+# CI on GitHub (.github/workflows/ci.yml) and GitLab (.gitlab-ci.yml) runs only make targets (docs/ci.md).
+
+# Pull the outputs dvc.lock names from the DVC remote; fail naming those it lacks (skipped without credentials)
+ci-pull: setup
+	python -m maintenance.ci_pull
+
+# The review comment: review.md under a marker line, by which the next push finds the comment and edits it
+REVIEW_MARKER := <!-- model-review -->
+REVIEW_BODY := .cache/review-comment.md
+# review.md links the plots by their paths in the repo; in a comment they become links to the reviewed commit's files
+PLOTS_AT_GITHUB = $(GITHUB_SERVER_URL)/$(GITHUB_REPOSITORY)/blob/$(PR_HEAD_SHA)/plots/
+PLOTS_AT_GITLAB = $(CI_PROJECT_URL)/-/blob/$(CI_COMMIT_SHA)/plots/
+FIND_NOTE := import json, sys; print(next((str(n["id"]) for n in json.load(sys.stdin) if n["body"].startswith("$(REVIEW_MARKER)")), ""))
+# Post review.md on the pull request as one comment, edited on each push (GitHub Actions: gh, GH_TOKEN, PR_NUMBER...)
+comment-github:
+	@cat review.md >> "$${GITHUB_STEP_SUMMARY:-/dev/null}"
+	@if [ "$$HEAD_REPO" != "$$GITHUB_REPOSITORY" ]; then \
+		echo "::notice::a pull request from the fork $$HEAD_REPO gets no secrets and a read-only token:" \
+			"review.md not posted; it is on this run's summary page"; \
+	else \
+		mkdir -p $(dir $(REVIEW_BODY)) && \
+		{ echo '$(REVIEW_MARKER)'; sed 's#](plots/#]($(PLOTS_AT_GITHUB)#' review.md; } > $(REVIEW_BODY) && \
+		comments="repos/$$GITHUB_REPOSITORY/issues/$$PR_NUMBER/comments" && \
+		id=$$(gh api --paginate "$$comments" --jq '.[] | select(.body | startswith("$(REVIEW_MARKER)")) | .id' | head -n 1) && \
+		if [ -n "$$id" ]; then \
+			gh api --method PATCH "repos/$$GITHUB_REPOSITORY/issues/comments/$$id" -F body=@$(REVIEW_BODY) --jq '"updated " + .html_url'; \
+		else \
+			gh api "$$comments" -F body=@$(REVIEW_BODY) --jq '"posted " + .html_url'; \
+		fi; \
+	fi
+
+# Post review.md on the merge request as one note, edited on each push (GitLab CI: a project token GITLAB_REVIEW_TOKEN)
+comment-gitlab:
+	@if [ -z "$$GITLAB_REVIEW_TOKEN" ]; then \
+		echo "GITLAB_REVIEW_TOKEN is not set (a fork's merge request, or no project access token in the CI/CD" \
+			"variables): review.md not posted; it is this job's artifact"; \
+	else \
+		mkdir -p $(dir $(REVIEW_BODY)) && \
+		{ echo '$(REVIEW_MARKER)'; sed 's#](plots/#]($(PLOTS_AT_GITLAB)#' review.md; } > $(REVIEW_BODY) && \
+		notes="$$CI_API_V4_URL/projects/$$CI_PROJECT_ID/merge_requests/$$CI_MERGE_REQUEST_IID/notes" && \
+		curl --fail --silent --show-error --header "PRIVATE-TOKEN: $$GITLAB_REVIEW_TOKEN" \
+			--output $(REVIEW_BODY).notes "$$notes?per_page=100&order_by=created_at&sort=asc" && \
+		id=$$(python -c '$(FIND_NOTE)' < $(REVIEW_BODY).notes) && \
+		if [ -n "$$id" ]; then \
+			curl --fail --silent --show-error --output /dev/null --header "PRIVATE-TOKEN: $$GITLAB_REVIEW_TOKEN" \
+				--request PUT --data-urlencode "body@$(REVIEW_BODY)" "$$notes/$$id" && echo "updated note $$id"; \
+		else \
+			curl --fail --silent --show-error --output /dev/null --header "PRIVATE-TOKEN: $$GITLAB_REVIEW_TOKEN" \
+				--data-urlencode "body@$(REVIEW_BODY)" "$$notes" && echo "posted a note"; \
+		fi; \
+	fi
+
+# Install the git hooks of .pre-commit-config.yaml: ruff and check-lock on commit, dvc push on git push
+hooks: setup
+	pre-commit install --hook-type pre-commit --hook-type pre-push --hook-type post-checkout
+
+GITLAB_CI_LOCAL := .cache/gitlab-ci-local/node_modules/.bin/gitlab-ci-local
+# Install what `make test` needs beyond .venv: browser-deps, and rsync, Node and gitlab-ci-local (the CI tests)
+test-deps: setup
+	command -v rsync >/dev/null && command -v npm >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq rsync nodejs npm)
+	$(MAKE) --no-print-directory browser-deps
+	test -x $(GITLAB_CI_LOCAL) || npm install --no-audit --no-fund --loglevel=error \
+		--prefix .cache/gitlab-ci-local gitlab-ci-local@4.72.0

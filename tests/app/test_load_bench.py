@@ -34,6 +34,7 @@ def test_load_test_runs_in_quick_mode(tmp_path, tiny_onnx_path):
         assert level["requests"] >= 20 and level["errors"] == 0 and level["requests_per_s"] > 0
         assert 0 < level["median_ms"] <= level["p99_ms"] and level["peak_mb"] >= figures["idle_mb"] * 0.9
         assert level["server_cpu_ms"] > 0 and level["client_cpu_ms"] > 0
+    assert 0 < figures["first_answer_s"] < 120
     assert set(figures["floods"]) == {"huge_7000", "at_pixel_limit"}
     assert all(flood["unexpected"] == 0 and flood["peak_mb"] > 0 for flood in figures["floods"].values())
     table = (tmp_path / "load.md").read_text()

@@ -61,12 +61,7 @@ def image_bytes_from_request() -> bytes:
 
 
 def create_app(forward: inference.Classifier) -> Flask:
-    """The app around `forward`, which must take the MNIST-style frames the photo transform makes."""
-    if forward.image_shape != transform.MNIST_FRAME:
-        raise errors.UserError(
-            f"the model takes {forward.image_shape} images; the drawing page and the photo transform make "
-            f"{transform.MNIST_FRAME} frames, so serve only a model trained on such images"
-        )
+    """The app around `forward`, which takes the MNIST-style frames the photo transform makes."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BYTES
     one_at_a_time = threading.Lock()  # one image decoded and classified at a time, whatever WSGI server runs this
@@ -122,7 +117,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=paths.ONNX_PATH, help="the ONNX model (default %(default)s)")
     args = parser.parse_args(argv)
     sock = listen(args.host, args.port)
-    app = create_app(inference.Classifier(args.model))
+    forward = inference.Classifier(args.model)
+    if forward.image_shape != transform.MNIST_FRAME:
+        raise errors.UserError(
+            f"model {args.model} takes images shaped {forward.image_shape}; the drawing page and the photo "
+            f"transform make {transform.MNIST_FRAME} frames, so serve a model trained on such images"
+        )
+    app = create_app(forward)
     # The start-up's objects live as long as the server: out of the collector's sight, a full collection takes
     # no stall in the middle of a request.
     gc.freeze()

@@ -75,7 +75,7 @@ def test_plots_diff_writes_html_with_both_revisions(project, plots_page):
     for plot in (
         "metrics/train/plots/metrics/eval/accuracy.tsv",
         "Confusion matrix (test set)",
-        "F1 per digit (test set)",
+        "F1 per class (test set)",
     ):
         assert plot in html, plot
     assert html.count("vegaEmbed") >= 3

@@ -18,6 +18,9 @@ from tests.support import synthetic
 STAGES = tuple(yaml.safe_load((paths.ROOT / "dvc.yaml").read_text())["stages"])  # in dvc.yaml's order
 # The longest a test's command may take: minutes for a pipeline on tiny data even on a slow CI machine.
 COMMAND_TIMEOUT_S = 900
+# What `make test` passes down to the tests: a `make` the project runs would count itself a sub-make of it (and
+# print "make[1]: Entering directory ...", as CI's `.ci/run` -> `make test` did), so the project never sees them
+OUTER_MAKE = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR")
 
 
 class Project:
@@ -29,7 +32,7 @@ class Project:
         self.mirror = mirror
         self.home = home
         self.env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key not in OUTER_MAKE},
             "MNIST_MIRROR": str(mirror),
             "DVC_NO_ANALYTICS": "1",
             "COLUMNS": "1000",  # DVC wraps its tables at 80 columns off a terminal: a long temporary path broke in two

@@ -12,6 +12,10 @@ CPU time per request of the server and of the clients (the work a request costs,
 Then two floods, each of 20 concurrent uploads: 7000x7000 RGBA PNGs (49 megapixels, 196 MB each decoded: refused
 from their header, 400) and images at the pixel limit (decoded one at a time); the peak memory of each.
 Each level and flood is run --runs times on the same server and the median of each figure is reported.
+Then a soak (20,000 uploads from 8 clients: errors, and the server's memory before and after), and a flood of
+600 slow clients trickling header bytes for 20 s while a normal client's uploads are timed (each given 1 s):
+against the server alone (waitress), then through `python -m tools.serve --public PORT` (nginx in front, when
+installed).
 Writes OUT/load.json and OUT/load.md, naming the CPU: the figures hold for this machine only. --quick sends
 a handful of requests with small floods: it checks that the script works (the test suite uses it); its
 figures mean nothing.
@@ -20,9 +24,12 @@ figures mean nothing.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import http.client
 import io
 import select
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +56,12 @@ TARGETS = {
     "idle_mb": 250,
 }
 FLOOD_CLIENTS = 20
+TRICKLE_EVERY_S = 1.0  # a slow client's pause between two header bytes
+NORMAL_TIMEOUT_S = 1.0  # what a normal request gets during the slow-client flood (issue 24: 99% within 1 s)
+SLOW_CONNECTIONS = 600
+SLOW_SECONDS = 20.0
+SOAK_REQUESTS = 20_000
+SOAK_CLIENTS = 8
 HUGE_SIDE = 7000
 
 
@@ -87,12 +100,14 @@ def multipart(data: bytes) -> tuple[bytes, str]:
 
 
 class Server:
-    """`python -m tools.serve --port 0 --model MODEL` in a child process, ready once it prints its URL."""
+    """`python -m tools.serve --port 0 --model MODEL` in a child process, ready once it prints its URL; with
+    `public`, `--public PUBLIC` instead: the app behind nginx on that port."""
 
-    def __init__(self, model: Path):
+    def __init__(self, model: Path, public: int | None = None):
         started = time.perf_counter()
+        where = ["--public", str(public)] if public else ["--port", "0"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tools.serve", "--port", "0", "--model", str(model)],
+            [sys.executable, "-m", "tools.serve", *where, "--model", str(model)],
             cwd=paths.ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -103,8 +118,8 @@ class Server:
         if not line.startswith("serving on http://"):
             self.process.kill()
             raise SystemExit(f"the server did not start: {line or self.process.stderr.read()[-2000:]}")
-        self.host, port = line.split()[2].removeprefix("http://").rstrip("/").split(":")
-        self.port = int(port)
+        host, port = line.split()[2].removeprefix("http://").rstrip("/").split(":")
+        self.host, self.port = "127.0.0.1" if host == "0.0.0.0" else host, int(port)
         body, content_type = multipart(small_digit())
         results: list = []
         client(self, body, content_type, 1, results)
@@ -128,21 +143,27 @@ class Server:
         self.process.wait(timeout=30)
 
 
+def upload(connection: http.client.HTTPConnection, body: bytes, content_type: str) -> int:
+    """POST one upload to /api/predict; the answer's status, or 0 when the connection failed or timed out."""
+    try:
+        connection.request("POST", "/api/predict", body, {"Content-Type": content_type})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return 0
+
+
 def client(server: Server, body: bytes, content_type: str, count: int, results: list) -> None:
     """Send `count` uploads over one keep-alive connection (a new one after a failure); append (seconds, status)
     per request, status 0 for a failed connection."""
     connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
     for _ in range(count):
         started = time.perf_counter()
-        try:
-            connection.request("POST", "/api/predict", body, {"Content-Type": content_type})
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
+        status = upload(connection, body, content_type)
+        if not status:
             connection.close()
             connection = http.client.HTTPConnection(server.host, server.port, timeout=120)
-            status = 0
         results.append((time.perf_counter() - started, status))
     connection.close()
 
@@ -195,13 +216,107 @@ def flood(server: Server, data: bytes, clients: int, expected: int) -> dict:
     }
 
 
+def soak(server: Server, clients: int, total: int) -> dict:
+    """`total` small uploads from `clients` threads: the errors, and the server's resident memory before and after
+    (a leak shows as drift)."""
+    drive(server, small_digit(), clients, clients)
+    before = server.memory_mb("VmRSS")
+    results, wall = drive(server, small_digit(), clients, total)
+    return {
+        "requests": len(results),
+        "clients": clients,
+        "wall_s": round(wall, 1),
+        "errors": sum(status != 200 for _, status in results),
+        "rss_before_mb": before,
+        "rss_after_mb": server.memory_mb("VmRSS"),
+    }
+
+
+def slow_clients(host: str, port: int, connections: int, seconds: float) -> dict:
+    """For `seconds`, `connections` clients that each send a request line, then one header byte every
+    TRICKLE_EVERY_S and never the end of the headers (reconnecting when the server closes them, so that their
+    number holds), while one normal client sends small uploads one after another, each given NORMAL_TIMEOUT_S.
+    Loopback only. Returns the normal requests (how many, the share answered within NORMAL_TIMEOUT_S, the p99)
+    and the trickling connections (how many were opened, the longest one stayed open)."""
+    stop_at = time.monotonic() + seconds
+    lifetimes: list[float] = []
+
+    async def trickle() -> None:
+        while time.monotonic() < stop_at:
+            opened = time.monotonic()
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                writer.write(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+                while time.monotonic() < stop_at:
+                    writer.write(b"x")
+                    await writer.drain()
+                    with contextlib.suppress(TimeoutError):
+                        if not await asyncio.wait_for(reader.read(1024), TRICKLE_EVERY_S):
+                            break  # closed by the server
+            except OSError:
+                pass
+            finally:
+                lifetimes.append(time.monotonic() - opened)
+                writer.close()
+
+    async def flood() -> None:
+        await asyncio.gather(*(trickle() for _ in range(connections)))
+
+    flooding = threading.Thread(target=asyncio.run, args=(flood(),))
+    flooding.start()
+    time.sleep(min(1.0, seconds / 4))  # the trickling connections open first
+    body, content_type = multipart(small_digit())
+    answers: list[tuple[float, int]] = []
+    while time.monotonic() < stop_at - NORMAL_TIMEOUT_S:
+        connection = http.client.HTTPConnection(host, port, timeout=NORMAL_TIMEOUT_S)
+        started = time.perf_counter()
+        status = upload(connection, body, content_type)
+        answers.append((time.perf_counter() - started, status))
+        connection.close()
+        time.sleep(0.05)
+    flooding.join()
+    answered = [seconds for seconds, status in answers if status == 200 and seconds <= NORMAL_TIMEOUT_S]
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        "normal_requests": len(answers),
+        "answered_share": round(len(answered) / max(len(answers), 1), 4),
+        "p99_ms": round(float(np.percentile([s for s, _ in answers], 99)) * 1000, 1) if answers else None,
+        "trickling_opened": len(lifetimes),
+        "longest_trickle_s": round(max(lifetimes, default=0.0), 1),
+    }
+
+
 def medians(runs: list[dict]) -> dict:
     """Each figure's median over the runs (counts such as errors: their maximum, so none is hidden)."""
     worst = {"errors", "unexpected"}
     return {key: (max if key in worst else statistics.median)(run[key] for run in runs) for key in runs[0]}
 
 
+def behind_nginx(model: Path, slow_flood: tuple[int, float]) -> dict:
+    """The slow-client flood through `python -m tools.serve --public` (nginx in front), with its first answer
+    and nginx's own peak memory; or why it was not run."""
+    if not serve.nginx_path():
+        return {"skipped": "nginx is not installed (Debian's package nginx; `make test-deps` installs it)"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Server(model, public=port)
+    try:
+        figures = slow_clients(server.host, server.port, *slow_flood)
+        nginx = [p for p in psutil.Process(server.process.pid).children(recursive=True) if p.name() == "nginx"]
+        figures["nginx_rss_mb"] = round(sum(p.memory_info().rss for p in nginx) / 2**20, 1)
+        return {**figures, "first_answer_s": server.first_answer_s}
+    finally:
+        server.stop()
+
+
 def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool) -> dict:
+    slow_flood = (50, 4.0) if quick else (SLOW_CONNECTIONS, SLOW_SECONDS)
     server = Server(model)
     try:
         first_answer_s = server.first_answer_s
@@ -213,8 +328,11 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
             "huge_7000": [flood(server, square_rgba(HUGE_SIDE), flood_clients, 400) for _ in range(runs)],
             "at_pixel_limit": [flood(server, at_limit, flood_clients, 200) for _ in range(runs)],
         }
+        soaked = soak(server, SOAK_CLIENTS, 200 if quick else SOAK_REQUESTS)
+        slow = {"waitress alone": slow_clients(server.host, server.port, *slow_flood)}
     finally:
         server.stop()
+    slow["through nginx (--public)"] = behind_nginx(model, slow_flood)
     env = environment.describe()
     return {
         "date": date.today().isoformat(),
@@ -228,6 +346,8 @@ def measure(model: Path, clients: list[int], total: int, runs: int, quick: bool)
         "server": {"threads": serve.THREADS, "max_pixels": transform.MAX_PIXELS},
         "levels": {n: {**medians(r), "runs": r} for n, r in levels.items()},
         "floods": {name: {**medians(r), "clients": flood_clients, "runs": r} for name, r in floods.items()},
+        "soak": soaked,
+        "slow_clients": slow,
     }
 
 
@@ -278,6 +398,37 @@ def markdown(r: dict) -> str:
         f"Idle server after start-up and one answer: {r['idle_mb']:.0f} MB resident "
         f"(target <= {t['idle_mb']} MB: {verdict(r['idle_mb'] <= t['idle_mb'])}).",
     ]
+    k = r["soak"]
+    lines += [
+        "",
+        f"Soak: {k['requests']:,} uploads from {k['clients']} clients in {k['wall_s']} s: {k['errors']} errors; "
+        f"the server's resident memory {k['rss_before_mb']:.0f} MB before, {k['rss_after_mb']:.0f} MB after "
+        f"({k['rss_after_mb'] - k['rss_before_mb']:+.0f} MB).",
+        "",
+        f"Slow clients: {TRICKLE_EVERY_S:g} header byte per second each, never ending their headers (reconnecting "
+        f"when closed), while one normal client sends uploads one after another, each given {NORMAL_TIMEOUT_S:g} s "
+        "(target: 99% answered within it, the whole time).",
+        "",
+        "| server | trickling connections | for (s) | normal requests | answered within 1 s | p99 (ms) "
+        "| longest a trickle stayed open (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, f in r["slow_clients"].items():
+        if "skipped" in f:
+            lines.append(f"| {name} | skipped: {f['skipped']} | | | | | |")
+            continue
+        lines.append(
+            f"| {name} | {f['connections']} | {f['seconds']:g} | {f['normal_requests']} "
+            f"| {f['answered_share']:.1%} ({verdict(f['answered_share'] >= 0.99)}) | {f['p99_ms']} "
+            f"| {f['longest_trickle_s']} |"
+        )
+    nginx = r["slow_clients"].get("through nginx (--public)", {})
+    if "nginx_rss_mb" in nginx:
+        lines += [
+            "",
+            f"Through nginx: first answer {nginx['first_answer_s']} s after the command; nginx's own resident "
+            f"memory at the end of the flood {nginx['nginx_rss_mb']:.0f} MB.",
+        ]
     if twenty:
         flood_peak = max(f["peak_mb"] for f in r["floods"].values())
         lines += [

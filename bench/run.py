@@ -31,52 +31,20 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from classifier import environment, files, inference, keras_model, paths
-from classifier.params import checks
-from classifier.params.dataset import Dataset
+from bench import inference
+from bench.process import measure, median_of
+from classifier import environment, files, paths
 from classifier.params.overrides import edit_file
 from tests.support import synthetic
 from tools import profiles
-
-BF16_ISA = ("amx_bf16", "avx512_bf16")
-
-
-def measure(args: list[str], cwd: Path, env: dict) -> dict:
-    """Run a command; its wall time, its stdout, and its own CPU time and peak resident memory (from wait4's
-    rusage). CPU time is steadier than wall time on a shared machine whose cores come and go."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
-        out = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
-            errors.seek(0)
-            raise SystemExit(f"benchmark step failed: {' '.join(args)}\n{errors.read()[-2000:]}")
-    return {
-        "wall_s": round(time.perf_counter() - started, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-        "peak_mb": round(usage.ru_maxrss / 1024, 1),
-        "stdout": out,
-    }
-
-
-def median_of(runs: list[dict]) -> dict:
-    return {
-        "wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
-        "peak_mb": round(statistics.median(r["peak_mb"] for r in runs), 1),
-        "runs": len(runs),
-    }
 
 
 def make_copy(root: Path, quick: bool) -> dict:
@@ -112,7 +80,7 @@ def variants(isa: list[str]) -> dict[str, dict[str, object]]:
     bfloat16 arithmetic itself (AMX or AVX512-BF16; elsewhere it is emulated, slower than float32); and each
     profile of tools/profiles.py."""
     chosen: dict[str, dict[str, object]] = {"default": {}}
-    if any(flag in isa for flag in BF16_ISA):
+    if any(flag in isa for flag in inference.BF16_ISA):
         chosen["default, mixed_bfloat16"] = {"train.precision": "mixed_bfloat16"}
     chosen.update(
         {
@@ -223,71 +191,6 @@ def noop_repro(root: Path, env: dict, repeats: int) -> float:
     return round(statistics.median(times), 2)
 
 
-def model_figures(root: Path, repeats: int) -> dict:
-    """Inference with models/model.onnx in ONNX Runtime, the path of tools.predict, tools.serve and evaluate:
-    throughput in batches of 1000 and single-image latency, and how far its answers are from Keras's predict()
-    on the whole test set; a whole `python -m tools.predict` call on one image and on 300 (wall time and peak
-    memory, median of 5 process runs); the model's FLOPs; a large matmul's GFLOP/s."""
-    import tensorflow as tf
-
-    from bench.flops import forward_flops
-
-    model = keras_model.load_model(root / "models" / "model.h5", checks.load(Dataset, root / "params.yaml"))
-    classify = inference.Classifier(root / "models" / "model.onnx")
-    with np.load(root / "data" / "processed" / "test.npz") as data:
-        images = data["x"]
-    compiled = classify(images)
-    reference = model.predict(images, batch_size=1000, verbose=0)
-    batch_times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        classify(images)
-        batch_times.append(time.perf_counter() - started)
-    latencies = []
-    for i in range(320):
-        started = time.perf_counter()
-        classify(images[i % len(images)][np.newaxis])
-        latencies.append((time.perf_counter() - started) * 1000)
-    latencies = latencies[20:]  # the first calls warm caches up
-    calls = predict_calls(root, images[:300])
-    a = tf.random.normal((2048, 2048))
-    tf.matmul(a, a)
-    matmul = []
-    for _ in range(5):
-        started = time.perf_counter()
-        tf.matmul(a, a).numpy()
-        matmul.append(2 * 2048**3 / (time.perf_counter() - started) / 1e9)
-    return {
-        "forward_mflop": round(forward_flops(model) / 1e6, 2),
-        "inference_images_per_s": round(len(images) / statistics.median(batch_times)),
-        "latency_ms_median": round(float(np.median(latencies)), 2),
-        "latency_ms_p99": round(float(np.percentile(latencies, 99)), 2),
-        "predict_max_abs_diff": float(np.abs(compiled - reference).max()),
-        "predict_same_digit": int((compiled.argmax(1) == reference.argmax(1)).sum()),
-        "test_images": len(images),
-        "matmul_gflops": round(statistics.median(matmul), 1),
-        **calls,
-    }
-
-
-def predict_calls(root: Path, images: np.ndarray) -> dict:
-    """`python -m tools.predict` as a user runs it, on one PNG and on a folder of 300: wall time and peak memory,
-    median of 5 process runs each."""
-    from PIL import Image
-
-    folder = root / "predict-inputs"
-    folder.mkdir(exist_ok=True)
-    for i, image in enumerate(images):
-        Image.fromarray((255 - image[..., 0] * 255).astype(np.uint8)).save(folder / f"{i:03d}.png")
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    figures = {}
-    for name, target in (("one", folder / "000.png"), ("300", folder)):
-        runs = [measure([sys.executable, "-m", "tools.predict", str(target)], root, env) for _ in range(5)]
-        figures[f"predict_{name}_wall_s"] = round(statistics.median(r["wall_s"] for r in runs), 2)
-        figures[f"predict_{name}_peak_mb"] = round(statistics.median(r["peak_mb"] for r in runs), 1)
-    return figures
-
-
 def variant_summary(variant: dict, reference: dict) -> dict:
     """A variant's seeds, the median, min and max of their test accuracy, and median times against the reference."""
     seeds = variant["seeds"]
@@ -318,13 +221,15 @@ def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool
         "quick": quick,
         "machine": f"{environment.summary(env)}, Python {env['python']}",
         "environment": env,
-        "bf16_native": any(flag in env["isa"] for flag in BF16_ISA),
+        "bf16_native": any(flag in env["isa"] for flag in inference.BF16_ISA),
         "project": {
             **default,
             "train_images_per_s": round(images_per_s),
             "achieved_gflops": round(3 * model["forward_mflop"] * images_per_s / 1000, 1),
-            **model,
+            "forward_mflop": model["forward_mflop"],
+            "matmul_gflops": model["matmul_gflops"],
         },
+        "inference": model,
         "variants": variants,
         "reference": {
             **reference,
@@ -395,16 +300,9 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {s['wall_s']} | {s['startup_s']} | {s['peak_mb']:.0f} | {s['runs']} |")
     lines += [
         "",
-        f"No-op `dvc repro`: {r['noop_repro_s']} s. Inference with `models/model.onnx` in ONNX Runtime "
-        f"(the path of tools.predict, tools.serve and evaluate): {p['inference_images_per_s']} "
-        f"images/s in batches of 1000; one image: {p['latency_ms_median']} ms median, {p['latency_ms_p99']} ms "
-        f"p99. Against Keras's predict(): the same digit for {p['predict_same_digit']} of {p['test_images']} "
-        f"test images, probabilities within {p['predict_max_abs_diff']:.1e}.",
+        f"No-op `dvc repro`: {r['noop_repro_s']} s.",
         "",
-        "| `python -m tools.predict` (median of 5 process runs) | wall time | peak memory | target |",
-        "|---|---:|---:|---|",
-        f"| one image | {p['predict_one_wall_s']} s | {p['predict_one_peak_mb']:.0f} MB | <= 1.0 s, <= 250 MB |",
-        f"| 300 images | {p['predict_300_wall_s']} s | {p['predict_300_peak_mb']:.0f} MB | <= 1.5 s |",
+        inference.markdown({**r["inference"], "date": r["date"], "machine": r["machine"]}),
     ]
     return "\n".join(lines) + "\n"
 
@@ -427,7 +325,9 @@ def main() -> None:
         env = make_copy(root, args.quick)
         timings = run_stages(root, env, args.repeats, args.seeds, args.quick)
         noop_s = noop_repro(root, env, args.repeats)
-        results = summarise(root, timings, noop_s, model_figures(root, args.repeats), args.quick)
+        results = summarise(
+            root, timings, noop_s, inference.model_figures(root, args.repeats, 0.01 if args.quick else 1.0), args.quick
+        )
     files.write_json(args.out / "results.json", results)
     files.write_text(args.out / "results.md", markdown(results))
     print(markdown(results))

@@ -1,28 +1,32 @@
 """Classify your own images with the trained model: photos of handwritten digits, or arrays like the dataset's.
 
 Usage: python -m tools.predict PATH... [--model models/model.onnx] [--json | --csv] [--batch-size 256]
+                                      [--max-array-gb 2]
 
 PATH may be an image (PNG, JPEG, BMP, ...), a directory of them, or a .npy/.npz array of images shaped as the
-model takes them (one, or a stack). Photos and scans go through the transform that made MNIST (classifier/transform.py).
-The model (models/model.onnx) is loaded once and run in batches by ONNX Runtime; TensorFlow is
-never imported. Prints a table (file, class, confidence, the next two
-guesses), or JSON or CSV. A bad input gets one line on stderr and the rest still run; the exit code is 1 when
-any input failed, 2 when the model did.
+model takes them (one, or a stack): checked from its header, then streamed in batches, so that an array of any
+size within --max-array-gb takes the memory of one batch (classifier/image_arrays.py). Photos and scans go
+through the transform that made MNIST (classifier/transform.py). The model (models/model.onnx) is loaded once
+and run in batches by ONNX Runtime; TensorFlow is never imported. Prints a table (file, class, confidence, the
+next two guesses), or JSON or CSV, row by row as the batches are classified. A bad input gets one line on
+stderr and the rest still run; the exit code is 1 when any input failed, 2 when the model did.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
+import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
-from classifier import inference, paths
+from classifier import image_arrays, inference, paths
 from classifier.errors import UserError, native_stderr_silenced
 from classifier.transform import MNIST_FRAME, InputError, mnist_normalise, read_image
 
@@ -53,59 +57,6 @@ class Prediction:
         }
 
 
-def read_arrays(path: Path, image_shape: tuple[int, int, int] = MNIST_FRAME) -> list[np.ndarray]:
-    """Images shaped as the model takes them (`image_shape`, (H, W, C)) from a .npy, or an .npz of one array, as
-    the dataset holds them: one image or a stack, the channel axis optional when C is 1, on the scale 0-1 or
-    0-255. Values outside both are refused rather than guessed (they gave 100% confidence to anything)."""
-    array = load_array(path)
-    if array.dtype.kind not in "biuf":
-        raise InputError(
-            f"not a readable NumPy array of numbers (it holds {array.dtype} values); save real numbers with numpy.save"
-        )
-    shape = array.shape
-    height, width, channels = image_shape
-    if channels == 1 and array.ndim in (2, 3) and array.shape[-2:] == (height, width):
-        array = array[..., np.newaxis]
-    if array.ndim == 3:
-        array = array[np.newaxis]
-    if array.ndim != 4 or array.shape[1:] != image_shape or not len(array):
-        one = f"({height}, {width})" if channels == 1 else f"({height}, {width}, {channels})"
-        raise InputError(f"array has shape {shape}; the model takes {one} images, one or a stack of N")
-    if not np.isfinite(array).all():
-        raise InputError("array holds NaN or infinite values")
-    low, high = array.min(), array.max()
-    if low < 0 or high > 255:
-        raise InputError(
-            f"array values span [{low:g}, {high:g}]; expected 0-1 or 0-255, as in the dataset (white digit on black)"
-        )
-    unit = array.astype(np.float32) / (255.0 if high > 1 else 1.0)
-    return list(unit)
-
-
-def load_array(path: Path) -> np.ndarray:
-    """The array in a .npy, or the one array in an .npz (one with several is refused, naming them: picking one
-    would be a guess). Pickles are refused; any parse failure is an InputError."""
-    loaded = parsed(lambda: np.load(path, allow_pickle=False))
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        if len(loaded.files) != 1:
-            names = f" ({', '.join(loaded.files)})" if loaded.files else ""
-            raise InputError(
-                f"the .npz holds {len(loaded.files)} arrays{names}, not one; save the digits alone "
-                "with numpy.save or numpy.savez(path, digits)"
-            )
-        return parsed(lambda: loaded[loaded.files[0]])
-
-
-def parsed(read):
-    """read(), with any failure of NumPy's parsers (ValueError, EOFError, BadZipFile, ...) as an InputError."""
-    try:
-        return read()
-    except Exception as exc:
-        raise InputError(f"not a readable NumPy array of numbers ({exc.__class__.__name__}); save it with numpy.save")
-
-
 def expand(paths: list[str]) -> list[Path]:
     """Directories become the images and arrays inside them, in name order."""
     found = []
@@ -118,66 +69,100 @@ def expand(paths: list[str]) -> list[Path]:
     return found
 
 
+Photo = tuple[str, np.ndarray]  # a photo's name and its image, shaped as the model takes it
+
+
 def load_inputs(
-    paths: list[Path], image_shape: tuple[int, int, int] = MNIST_FRAME
-) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
-    """(name, image shaped `image_shape`) for each usable input, and (name, reason) for each one that failed.
-    Photos go through the MNIST-style transform, which makes 28x28 grayscale frames: for a model that takes
-    other images, only arrays are accepted."""
-    digits, failures = [], []
+    paths: list[Path], image_shape: tuple[int, int, int] = MNIST_FRAME, max_array_gb: float = image_arrays.MAX_GB
+) -> tuple[list[Photo | image_arrays.ImageArray], list[tuple[str, str]]]:
+    """Each usable input, in order: a photo's (name, image shaped `image_shape`), or an array file checked and
+    ready to stream; and (name, reason) for each one that failed. Photos go through the MNIST-style transform,
+    which makes 28x28 grayscale frames: for a model that takes other images, only arrays are accepted."""
+    inputs, failures = [], []
     for path in paths:
         try:
             if not path.is_file():
                 raise InputError("no such file")
             if path.suffix.lower() in ARRAY_SUFFIXES:
-                arrays = read_arrays(path, image_shape)
-                digits += [(f"{path}[{i}]" if len(arrays) > 1 else str(path), a) for i, a in enumerate(arrays)]
+                inputs.append(image_arrays.open_array(path, image_shape, max_array_gb))
             elif image_shape != MNIST_FRAME:
                 raise InputError(
                     f"the model takes {image_shape} images and the photo transform makes MNIST's "
                     f"{MNIST_FRAME}; give .npy arrays shaped as the model's input"
                 )
             else:
-                digits.append((str(path), mnist_normalise(read_image(path))[..., np.newaxis]))
+                inputs.append((str(path), mnist_normalise(read_image(path))[..., np.newaxis]))
         except InputError as exc:
             failures.append((str(path), str(exc)))
-    return digits, failures
+    return inputs, failures
 
 
-def predict(classify: inference.Classifier, images: list[tuple[str, np.ndarray]], batch_size: int) -> list[Prediction]:
+def row_names(array: image_arrays.ImageArray, start: int, count: int) -> list[str]:
+    """The names of an array's images `start` to `start + count`: the file's name, indexed when it holds several."""
+    if array.count == 1:
+        return [str(array.path)]
+    return [f"{array.path}[{i}]" for i in range(start, start + count)]
+
+
+def batches(
+    inputs: list[Photo | image_arrays.ImageArray], batch_size: int, failures: list[tuple[str, str]]
+) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(names, images) at most `batch_size` at a time, in the inputs' order: consecutive photos together, an
+    array streamed from its file. An array that fails while streaming is added to `failures`."""
+    photos: list[Photo] = []
+    for item in [*inputs, None]:
+        if isinstance(item, tuple):
+            photos.append(item)
+            if len(photos) < batch_size:
+                continue
+        if photos:
+            yield [name for name, _ in photos], np.stack([image for _, image in photos])
+            photos = []
+        if isinstance(item, image_arrays.ImageArray):
+            start = 0
+            try:
+                for images in item.batches(batch_size):
+                    yield row_names(item, start, len(images)), images
+                    start += len(images)
+            except InputError as exc:
+                failures.append((str(item.path), str(exc)))
+
+
+def predict(
+    classify: inference.Classifier, inputs: list[Photo | image_arrays.ImageArray], batch_size: int, failures=None
+) -> Iterator[Prediction]:
     """Each image's prediction, `batch_size` images at a time, by the ONNX model in ONNX Runtime."""
-    if not images:
-        return []
-    probabilities = classify(np.stack([image for _, image in images]), batch_size)
-    names = classify.class_names
-    return [Prediction(name, p, names) for (name, _), p in zip(images, probabilities, strict=True)]
+    for names, images in batches(inputs, batch_size, [] if failures is None else failures):
+        for name, probabilities in zip(names, classify(images, batch_size), strict=True):
+            yield Prediction(name, probabilities, classify.class_names)
 
 
-def render(predictions: list[Prediction], fmt: str) -> str:
-    rows = [p.as_dict() for p in predictions]
-    if fmt == "json":
-        return json.dumps(rows, indent=2) + "\n"
+def write(predictions: Iterable[Prediction], fmt: str, out: TextIO, name_width: int, class_width: int) -> None:
+    """Each prediction as a row of a table (columns `name_width` and `class_width` wide), of JSON or of CSV,
+    written as it comes: the output of a large array never sits in memory."""
     if fmt == "csv":
-        out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["file", "class", "confidence", "second", "second_probability", "third", "third_probability"])
-        for row in rows:
+    elif fmt == "json":
+        out.write("[")
+    else:
+        out.write(f"{'file':<{name_width}}  {'class':>{class_width}}  confidence  next guesses\n")
+    i = -1
+    for i, prediction in enumerate(predictions):
+        row = prediction.as_dict()
+        if fmt == "csv":
             writer.writerow(
-                [
-                    row["file"],
-                    row["class"],
-                    row["confidence"],
-                    *[v for n in row["next"] for v in (n["class"], n["probability"])],
-                ]
+                [row["file"], row["class"], row["confidence"], *[v for n in row["next"] for v in n.values()]]
             )
-        return out.getvalue()
-    width = max([4] + [len(row["file"]) for row in rows])
-    named = max([5] + [len(row["class"]) for row in rows])
-    lines = [f"{'file':<{width}}  {'class':>{named}}  confidence  next guesses"]
-    for row in rows:
-        guesses = ", ".join(f"{n['class']} ({n['probability']:.1%})" for n in row["next"])
-        lines.append(f"{row['file']:<{width}}  {row['class']:>{named}}  {row['confidence']:>10.1%}  {guesses}")
-    return "\n".join(lines) + "\n"
+        elif fmt == "json":
+            out.write(("," if i else "") + "\n" + textwrap.indent(json.dumps(row, indent=2), "  "))
+        else:
+            guesses = ", ".join(f"{n['class']} ({n['probability']:.1%})" for n in row["next"])
+            out.write(
+                f"{row['file']:<{name_width}}  {row['class']:>{class_width}}  {row['confidence']:>10.1%}  {guesses}\n"
+            )
+    if fmt == "json":
+        out.write("\n]\n" if i >= 0 else "]\n")
 
 
 def positive_int(text: str) -> int:
@@ -186,11 +171,28 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="images, directories of images, or .npy/.npz arrays")
     parser.add_argument("--model", type=Path, default=paths.ONNX_PATH, help="the ONNX model (default %(default)s)")
     parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument(
+        "--max-array-gb",
+        type=positive_number,
+        default=image_arrays.MAX_GB,
+        help="refuse a .npy/.npz array larger than this, unpacked (default %(default)s); any size within it is "
+        "streamed in batches",
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--json", dest="fmt", action="store_const", const="json", default="table")
     group.add_argument("--csv", dest="fmt", action="store_const", const="csv")
@@ -201,11 +203,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with native_stderr_silenced():  # libtiff writes a damaged file's decoding error there itself
-        images, failures = load_inputs(expand(args.paths), classify.image_shape)
+        inputs, failures = load_inputs(expand(args.paths), classify.image_shape, args.max_array_gb)
     for name, reason in failures:
         print(f"error: {name}: {reason}", file=sys.stderr)
-    sys.stdout.write(render(predict(classify, images, args.batch_size), args.fmt))
-    return 1 if failures else 0
+    names = [
+        row_names(item, item.count - 1, 1)[0] if isinstance(item, image_arrays.ImageArray) else item[0]
+        for item in inputs
+    ]
+    name_width = max([4, *map(len, names)])
+    class_width = max([5, *map(len, classify.class_names)])
+    streamed: list[tuple[str, str]] = []
+    write(predict(classify, inputs, args.batch_size, streamed), args.fmt, sys.stdout, name_width, class_width)
+    for name, reason in streamed:
+        print(f"error: {name}: {reason}", file=sys.stderr)
+    return 1 if failures or streamed else 0
 
 
 if __name__ == "__main__":

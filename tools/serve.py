@@ -1,6 +1,7 @@
 """A local web app for the trained model: draw a digit with the mouse or a finger, see the prediction.
 
 Usage: python -m tools.serve [--host 127.0.0.1] [--port 8000] [--model models/model.onnx]
+       python -m tools.serve --public 8080 [--model models/model.onnx]
 
 GET  /             the drawing page: a canvas, the predicted digit, the ten probabilities as bars, Clear.
 POST /api/predict  an image as a multipart upload (field `image`) or as JSON {"image": "<base64 or data
@@ -12,6 +13,11 @@ Served by waitress, a production WSGI server: one worker thread behind one I/O l
 client costs a socket, not a thread, and is disconnected after CLIENT_TIMEOUT_S of silence. The worker
 decodes one image at a time, of at most transform.MAX_PIXELS pixels (checked from its header), so memory stays
 bounded whatever arrives; the model (models/model.onnx) runs in ONNX Runtime, with no TensorFlow in the process.
+
+For other machines, --public PORT puts nginx (Debian's package) in front, on PORT of every interface, with
+deploy/nginx.conf: waitress alone closes only silent connections, so clients that trickle their headers would
+hold its connections and lock everyone else out; nginx closes a client that has not sent its whole request line
+and headers within 3 s, and hands the app complete requests only. nginx stops with this command.
 """
 
 from __future__ import annotations
@@ -19,11 +25,20 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
+import ctypes
 import gc
 import logging
+import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +56,8 @@ THREADS = 1  # worker threads. The work holds the GIL, and waitress reads each r
 CLIENT_TIMEOUT_S = 10  # a connection silent this long (say, stalled mid-headers) is closed
 MAX_CONNECTIONS = 250  # open connections at once; more wait in the listen backlog
 PAGE = Path(__file__).with_name("static") / "draw.html"
+NGINX_CONF = paths.ROOT / "deploy" / "nginx.conf"
+NGINX_START_S = 10  # how long nginx may take to listen
 
 
 def image_bytes_from_request() -> bytes:
@@ -110,13 +127,89 @@ def listen(host: str, port: int) -> socket.socket:
         raise errors.UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host")
 
 
+@contextlib.contextmanager
+def nginx_in_front(public_port: int, app_port: int) -> Iterator[None]:
+    """nginx on `public_port` of every interface, passing requests to the app on 127.0.0.1:`app_port`, with
+    deploy/nginx.conf in a temporary prefix; stopped on the way out, and with this process if it dies."""
+    nginx = nginx_path()
+    if not nginx:
+        raise errors.UserError(
+            "--public needs nginx, which is not installed; install it (Debian: apt-get install nginx), or serve "
+            "this machine only without --public"
+        )
+    try:  # before nginx, which would retry for seconds; and a client's connection could not tell it failed
+        socket.create_server(("0.0.0.0", public_port)).close()
+    except OSError as exc:
+        raise errors.UserError(
+            f"cannot listen on port {public_port} of every interface ({os.strerror(exc.errno)}); "
+            "pick another --public port"
+        )
+    config = (
+        NGINX_CONF.read_text()
+        .replace("listen 8080;", f"listen {public_port};")
+        .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
+    )
+    with tempfile.TemporaryDirectory(prefix="serve-nginx-") as prefix:
+        Path(prefix).chmod(0o755)  # nginx's workers run as another user when it is started as root
+        (Path(prefix) / "temp").mkdir()
+        (Path(prefix) / "nginx.conf").write_text(config)
+        process = subprocess.Popen(
+            [nginx, "-p", prefix, "-e", "stderr", "-c", f"{prefix}/nginx.conf"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=stop_with_parent,
+        )
+        try:
+            wait_for_port(process, public_port)
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def nginx_path() -> str | None:
+    """nginx's executable: on PATH, or where Debian puts it (/usr/sbin, often not on a user's PATH)."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+def stop_with_parent() -> None:
+    """In the child, before it runs nginx: SIGTERM when this process dies, however it dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def wait_for_port(process: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + NGINX_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            reason = (process.stderr.read().strip().splitlines() or ["it exited"])[-1]
+            raise errors.UserError(
+                f"nginx could not start on port {port} ({reason}); if the port is taken, pick another"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    process.terminate()
+    raise errors.UserError(f"nginx did not listen on port {port} within {NGINX_START_S} s; see `nginx -t`")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000; 0 picks a free one)")
+    parser.add_argument(
+        "--public",
+        type=int,
+        metavar="PORT",
+        help="serve other machines on PORT through nginx (deploy/nginx.conf); the app itself then listens on a "
+        "free port of 127.0.0.1 (--host and --port are not used)",
+    )
     parser.add_argument("--model", type=Path, default=paths.ONNX_PATH, help="the ONNX model (default %(default)s)")
     args = parser.parse_args(argv)
-    sock = listen(args.host, args.port)
+    if args.public is not None and not 1 <= args.public <= 65535:
+        raise errors.UserError(f"--public must be a port 1-65535, got {args.public}")
+    sock = listen("127.0.0.1", 0) if args.public is not None else listen(args.host, args.port)
     forward = inference.Classifier(args.model)
     if forward.image_shape != transform.MNIST_FRAME:
         raise errors.UserError(
@@ -138,11 +231,12 @@ def main(argv: list[str] | None = None) -> None:
         ident="digits",
     )
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is expected under load
-    print(f"serving on http://{args.host}:{sock.getsockname()[1]}/ (Ctrl+C to stop)", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+    app_port = sock.getsockname()[1]
+    with nginx_in_front(args.public, app_port) if args.public is not None else contextlib.nullcontext():
+        where = f"0.0.0.0:{args.public}/ through nginx" if args.public is not None else f"{args.host}:{app_port}/"
+        print(f"serving on http://{where} (Ctrl+C to stop)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
 
 
 if __name__ == "__main__":

@@ -172,11 +172,16 @@ def start(jobs: int) -> None:
 
 
 def workers_alive() -> bool:
-    """Whether any of DVC's queue workers answers (`dvc queue status`'s worker line)."""
+    """Whether any of DVC's queue workers answers (`dvc queue status`'s worker line). A reply that cannot be read
+    counts as no answer: kombu's file-system broker, which DVC's queue uses, can read a message file another
+    process is still writing (an empty file: JSONDecodeError), and the next look reads it whole."""
     from dvc.repo import Repo
 
     with Repo(str(paths.ROOT)) as repo:
-        return bool(repo.experiments.celery_queue.worker_status())
+        try:
+            return bool(repo.experiments.celery_queue.worker_status())
+        except ValueError:
+            return False
 
 
 def wait(revs: set[str], jobs: int) -> dict[str, str]:

@@ -37,6 +37,10 @@ def test_load_test_runs_in_quick_mode(tmp_path, tiny_onnx_path):
     assert 0 < figures["first_answer_s"] < 120
     assert set(figures["floods"]) == {"huge_7000", "at_pixel_limit"}
     assert all(flood["unexpected"] == 0 and flood["peak_mb"] > 0 for flood in figures["floods"].values())
+    assert figures["soak"]["requests"] == 200 and figures["soak"]["errors"] == 0
+    alone = figures["slow_clients"]["waitress alone"]
+    assert alone["connections"] == 50 and alone["trickling_opened"] >= 50 and alone["normal_requests"] > 0
     table = (tmp_path / "load.md").read_text()
+    assert "| waitress alone | 50 | 4 |" in table and "| through nginx (--public) |" in table
     assert "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) | CPU per" in table
     assert "| 3 | 20 |" in table and "7000x7000 RGBA PNG" in table

@@ -13,6 +13,7 @@ from PIL import Image
 
 from classifier import paths, transform
 from tests.support.drawn import a_seven
+from tests.support.inputs import array_images
 from tests.support.models import onnx_file
 from tools import predict
 
@@ -123,7 +124,7 @@ def test_missing_or_corrupt_model_is_exit_code_2(capsys, inputs, tmp_path):
 def test_odd_arrays_are_input_errors_not_crashes(tmp_path, array, expected):
     np.save(tmp_path / "odd.npy", array)
     with pytest.raises(transform.InputError) as err:
-        predict.read_arrays(tmp_path / "odd.npy")
+        array_images(tmp_path / "odd.npy")
     assert expected in str(err.value)
 
 
@@ -136,10 +137,10 @@ def test_array_layouts_and_scales_are_accepted(tmp_path):
         "unit.npy": digit / 255.0,
     }.items():
         np.save(tmp_path / name, array)
-        (loaded,) = predict.read_arrays(tmp_path / name)
+        (loaded,) = array_images(tmp_path / name)
         np.testing.assert_allclose(loaded, digit[..., None] / 255.0, atol=1e-6)
     np.savez(tmp_path / "pair.npz", digits=np.stack([digit, digit]))
-    assert len(predict.read_arrays(tmp_path / "pair.npz")) == 2
+    assert len(array_images(tmp_path / "pair.npz")) == 2
 
 
 def test_photos_are_turned_upright_and_huge_images_refused(tmp_path):
@@ -197,10 +198,10 @@ def test_an_npz_with_several_arrays_is_refused_naming_them(tmp_path):
     digits = np.zeros((2, 28, 28), np.uint8)
     np.savez(tmp_path / "two.npz", images=digits, labels=np.array([1, 2]))
     with pytest.raises(transform.InputError) as err:
-        predict.read_arrays(tmp_path / "two.npz")
+        array_images(tmp_path / "two.npz")
     assert str(err.value) == (
-        "the .npz holds 2 arrays (images, labels), not one; save the digits alone "
-        "with numpy.save or numpy.savez(path, digits)"
+        "the .npz holds 2 arrays (images, labels), not one; save the images alone "
+        "with numpy.save or numpy.savez(path, images)"
     )
 
 

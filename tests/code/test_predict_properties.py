@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from classifier import transform
-from tests.support.inputs import any_file, arrays
+from classifier import image_arrays, transform
+from tests.support.inputs import any_file, array_images, arrays
 from tools import predict
 
 QUICK = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -50,7 +51,7 @@ def test_any_array_file_gives_digits_or_one_line_error(stack, as_npz):
         else:
             np.save(path, stack[0])
         try:
-            digits = predict.read_arrays(path)
+            digits = array_images(path)
         except transform.InputError as error:
             assert_one_line(error)
         else:
@@ -88,3 +89,77 @@ def test_the_command_answers_each_input_with_a_row_or_an_error_line(tiny_onnx_pa
     answered = {row["file"].split("[")[0] for row in rows} | {line.split(": ")[1] for line in errors}
     assert answered == set(paths) and len(errors) + len({r["file"].split("[")[0] for r in rows}) == len(paths)
     assert all(0 <= row["index"] <= 9 and sum(row["probabilities"]) == pytest.approx(1, abs=1e-3) for row in rows)
+
+
+def npz_of(npy: bytes, compression: int) -> bytes:
+    """An .npz holding these .npy bytes as its one array, as numpy.savez writes it (ZIP_STORED) or
+    numpy.savez_compressed (ZIP_DEFLATED)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as archive:
+        archive.writestr("images.npy", npy)
+    return out.getvalue()
+
+
+def npy_of(data: bytes, shape: tuple[int, ...], descr: str = "|u1") -> bytes:
+    """An .npy whose header declares `shape` of `descr`, followed by `data`, whatever their sizes."""
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": False, "shape": shape})
+    return out.getvalue() + data
+
+
+@QUICK
+@given(
+    real=st.integers(1, 5),
+    declared=st.one_of(st.integers(0, 10), st.integers(10**6, 10**15)),
+    cut=st.integers(0, 8),
+    extra=st.binary(max_size=5),
+    compression=st.sampled_from([None, zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
+)
+def test_a_lying_header_or_cut_file_is_refused_before_its_data_is_read(real, declared, cut, extra, compression):
+    """A header declaring more or fewer images than the file holds, a file cut short or with bytes after its
+    data, as a .npy or inside an .npz: one line, whatever the declared size (10**15 images would be 784 PB), and
+    the images only when the file holds exactly what its header declares."""
+    data = np.random.default_rng(real).integers(0, 256, (real, 28, 28), np.uint8).tobytes()
+    npy = npy_of(data[: len(data) - cut] + extra, (declared, 28, 28))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / ("digits.npy" if compression is None else "digits.npz")
+        path.write_bytes(npy if compression is None else npz_of(npy, compression))
+        honest = declared == real and len(extra) == cut  # bytes changed, not added or lost, are just values
+        try:
+            images = array_images(path)
+        except transform.InputError as error:
+            assert_one_line(error)
+            assert not honest, error
+        else:
+            assert honest and len(images) == real
+
+
+def test_a_compressed_bomb_is_refused_from_its_header_within_the_budget(tmp_path, tiny_onnx_path, capsys):
+    """numpy.savez_compressed of zeros packs 9.4 MB into 10 kB (the issue's 3.9 MB file unpacked to 4 GB, and
+    predict took 11.7 GB): the header is read first, and over --max-array-gb the file is one line naming the
+    limit and the fix, with no data read."""
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, np.zeros((3000, 28, 28), np.float32))
+    assert bomb.stat().st_size < 20_000
+    code = predict.main([str(bomb), "--max-array-gb", "0.005", "--model", str(tiny_onnx_path)])
+    out, err = capsys.readouterr()
+    assert code == 1 and err == (
+        f"error: {bomb}: the array holds 3,000 images of float32, 0.01 GB unpacked, over the 0.005 GB limit; "
+        "split it into smaller files, or raise the limit with --max-array-gb\n"
+    )
+    code = predict.main([str(bomb), "--csv", "--model", str(tiny_onnx_path)])
+    assert code == 0 and len(capsys.readouterr().out.splitlines()) == 3001
+
+
+def test_a_large_array_is_streamed_in_batches_and_scaled_as_a_whole(tmp_path):
+    """Across several read chunks: every image, in order; and the scale (0-255 here) decided by the whole array,
+    although the first chunk alone holds only 0s and 1s."""
+    images = np.zeros((image_arrays.CHUNK * 2 + 5, 28, 28), np.uint8)
+    images[: image_arrays.CHUNK, 0, 0] = 1
+    images[-1, 27, 27] = 255
+    np.save(tmp_path / "many.npy", images)
+    array = image_arrays.open_array(tmp_path / "many.npy", transform.MNIST_FRAME)
+    batches = list(array.batches(1000))
+    assert [len(b) for b in batches] == [1000] * 8 + [197] and array.scale == 255
+    streamed = np.concatenate(batches)
+    assert streamed.dtype == np.float32 and np.array_equal(streamed[..., 0] * 255, images)

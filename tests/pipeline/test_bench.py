@@ -29,9 +29,15 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     accuracy = project["test_accuracy"]
     assert accuracy["min"] <= accuracy["median"] <= accuracy["max"]
     assert figures["environment"]["cores"] >= 1 and figures["environment"]["cpu"] in figures["machine"]
-    assert project["forward_mflop"] > 0 and project["inference_images_per_s"] > 0
-    assert 0 < project["latency_ms_median"] <= project["latency_ms_p99"]
-    assert project["predict_one_wall_s"] > 0 and project["predict_300_peak_mb"] > 10
+    assert project["forward_mflop"] > 0
+    served = figures["inference"]["runtimes"]["ONNX Runtime as shipped (classifier.inference)"]
+    assert served["images_per_s"] > 0 and 0 < served["latency_ms_median"] <= served["latency_ms_p99"]
+    assert served["max_abs_diff"] <= 1e-5 and served["same_class"] == figures["inference"]["test_images"]
+    inference = figures["inference"]
+    assert inference["predict_one_wall_s"] > 0 and inference["predict_300_peak_mb"] > 10
+    assert inference["streamed_npy"]["rows"] == inference["streamed_npy"]["images"] == inference["streamed_npz"]["rows"]
+    assert "over the 0.02 GB limit" in inference["bomb"]["error"]
     table = (tmp_path / "results.md").read_text()
     assert "| train time ratio (project / reference) |" in table and "| evaluate |" in table
+    assert "| ONNX Runtime as shipped (classifier.inference) |" in table and "The zip bomb" in table
     assert "| test accuracy: median (min-max) |" in table and table.count("\n| 7 |") + table.count("\n| 8 |") == 2

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as npst
 from PIL import Image
 
-from classifier import transform
+from classifier import image_arrays, transform
 
 MODES = ("1", "L", "I;16", "RGB", "RGBA", "CMYK", "P")
 FORMATS = {
@@ -95,3 +95,8 @@ def arrays() -> st.SearchStrategy[np.ndarray]:
         npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=30),
     )
     return st.builds(lambda dtype, shape: (dtype, shape), dtypes, shapes).flatmap(lambda ds: npst.arrays(ds[0], ds[1]))
+
+
+def array_images(path, image_shape=transform.MNIST_FRAME) -> list[np.ndarray]:
+    """The images predict reads from a .npy or .npz file, each (H, W, C) float32 in [0, 1]; an InputError if none."""
+    return [image for batch in image_arrays.open_array(path, image_shape).batches() for image in batch]

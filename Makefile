@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: help setup repro push verify-cache test test-fast lint format check-lock browser-deps review exp-show exp-fast exp sweep sweep-show sweep-worker sweep-collect bench load-test clean-venv ci-pull comment-github comment-gitlab hooks test-deps
+.PHONY: help setup repro push verify-cache verify-remote test test-fast lint format check-lock browser-deps review exp-show exp-fast exp sweep sweep-show sweep-worker sweep-collect bench bench-inference load-test clean-venv ci-pull comment-github comment-gitlab hooks test-deps
 
 .DEFAULT_GOAL := help
 
@@ -34,13 +34,19 @@ repro: setup
 	python -m tools.review --headline --base HEAD
 
 # Share your results: dvc push --run-cache, plus the metrics and plots that its run records name
-# (so a teammate's `dvc pull` or `dvc repro --pull` restores every run pushed here instead of training again)
+# (so a teammate's `dvc pull` or `dvc repro --pull` restores every run pushed here instead of training again).
+# REMOTE=name pushes to that DVC remote instead of the default one.
 push: setup
-	python -m maintenance.push
+	python -m maintenance.push $(if $(REMOTE),-r $(REMOTE))
 
 # Rehash every file in DVC's cache; a damaged one is named and removed, so that `dvc pull` or `dvc repro` restores it
 verify-cache: setup
 	python -m maintenance.verify_cache
+
+# Rehash the DVC remote's copy of each file dvc.lock names; name each damaged or missing one, and the fix
+# (REMOTE=name checks that DVC remote instead of the default one)
+verify-remote: setup
+	python -m maintenance.verify_cache --remote $(REMOTE)
 
 # Run the whole test suite (what CI runs)
 test: setup
@@ -126,6 +132,10 @@ sweep-collect: setup
 bench: setup
 	python -m bench.run
 
+# Benchmark inference on the workspace's model: each runtime side by side, predict's calls: bench/inference.{json,md}
+bench-inference: setup
+	python -m bench.inference
+
 # Load-test the web app with the trained model: bench/load.json and bench/load.md (about 2 minutes)
 load-test: setup
 	python -m bench.load
@@ -191,10 +201,10 @@ hooks: setup
 	pre-commit install --hook-type pre-commit --hook-type pre-push --hook-type post-checkout
 
 GITLAB_CI_LOCAL := .cache/gitlab-ci-local/node_modules/.bin/gitlab-ci-local
-# Install what `make test` needs beyond .venv: browser-deps, and rsync, Node and gitlab-ci-local (the CI tests)
+# Install what `make test` needs beyond .venv: browser-deps, rsync, Node and gitlab-ci-local (the CI tests), nginx
 test-deps: setup
-	command -v rsync >/dev/null && command -v npm >/dev/null || \
-		(apt-get update -qq && apt-get install -y -qq rsync nodejs npm)
+	command -v rsync >/dev/null && command -v npm >/dev/null && test -x /usr/sbin/nginx || \
+		(apt-get update -qq && apt-get install -y -qq rsync nodejs npm nginx)
 	$(MAKE) --no-print-directory browser-deps
 	test -x $(GITLAB_CI_LOCAL) || npm install --no-audit --no-fund --loglevel=error \
 		--prefix .cache/gitlab-ci-local gitlab-ci-local@4.72.0

@@ -9,9 +9,12 @@ Reads dvc.lock, .dvc/config (and .dvc/config.local) and the CI's environment; wr
 A fresh clone has none of the cached outputs that dvc.lock records; they come from the DVC remote, where
 `make push` put them. This pulls them, then asks which outputs of the lock are still absent or that the
 remote does not hold, and fails in one line naming them, as dvc.lock names them, and the fix (`make push`
-in the clone that made them). When the pull cannot be tried it says why and exits 0: an S3 remote with no
-credentials (a fork's pull request gets no secrets), or a remote folder that is not on this machine (the
-project's default remote is a folder in the user's cache, which a CI runner does not have).
+in the clone that made them). When the pull failed, the remote's copies of the outputs still absent are
+rehashed (maintenance.verify_cache): a file that is there but damaged, which `dvc pull` refuses as if it did
+"not exist neither locally nor on remote", is named as damaged, with the fix for that. When the pull cannot
+be tried it says why and exits 0: an S3 remote with no credentials (a fork's pull request gets no secrets),
+or a remote folder that is not on this machine (the project's default remote is a folder in the user's
+cache, which a CI runner does not have).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sys
 from pathlib import Path
 
 from classifier import errors, paths
+from maintenance import verify_cache
 
 FIX = "run `make push` in the clone that ran them (dvc push --run-cache), then run this job again"
 
@@ -74,11 +78,19 @@ def skip_reason(repo, name: str | None) -> tuple[str, str | None]:
 
 def missing_outputs(repo, remote: str, pull_failed: bool) -> list[str]:
     """The cached outputs dvc.lock records that the remote does not hold, by their paths in dvc.lock. After a
-    failed pull, those still not in the workspace; otherwise the remote is asked (the workspace or the cache
-    may have had them before the pull: a persistent runner, a developer's clone)."""
-    outs = [out for stage in repo.index.stages for out in stage.outs if out.use_cache and out.hash_info]
+    failed pull, the remote's copies of those still not in the workspace are rehashed, and a UserError names
+    any damaged; otherwise the remote is asked (the workspace or the cache may have had them before the pull:
+    a persistent runner, a developer's clone)."""
+    outs = verify_cache.cached_outs(repo)
     if pull_failed:
-        return sorted(str(out.def_path) for out in outs if out.status())
+        check = verify_cache.check_remote(repo, remote, [out for out in outs if out.status()])
+        if check.to_delete():
+            mended = [finding.name for finding in check.damaged] + [f.name for f in check.missing if f.folder]
+            raise errors.UserError(
+                f"files that dvc.lock names are damaged on the DVC remote '{remote}', or missing from a folder it "
+                f"holds: {', '.join(mended)}; {verify_cache.mend_fix(check)}"
+            )
+        return sorted({str(finding.out.def_path) for finding in check.missing})
     absent = [path for path, state in repo.status(cloud=True, remote=remote).items() if state in ("new", "missing")]
     return sorted(
         str(out.def_path)

@@ -8,19 +8,18 @@ get`, and the same round trip through a real S3 endpoint (moto's server, on loca
 
 import hashlib
 import json
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
 
-from classifier import cluster
-from tests.support import synthetic
+from tests.support import s3, synthetic
 from tests.support.project import STAGES, new_project, ran_stages
+from tests.support.s3 import use_s3
 
 EXPERIMENT = "one-epoch"
+s3_endpoint = s3.s3_endpoint  # moto's S3 server, module-scoped: one for this module's tests
 
 
 def md5(path) -> str:
@@ -168,45 +167,6 @@ def test_a_registered_model_version_is_fetched_by_artifacts_get_without_a_clone(
     fetched.parent.mkdir()
     origin.run(sys.executable, "-m", "dvc", "artifacts", "get", origin.url, "mnist-cnn", "-o", str(fetched))
     assert fetched.read_bytes() == origin.model_bytes
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3 server on localhost: a real HTTP S3 API, offline, with one bucket."""
-    pytest.importorskip("moto.server", reason="needs moto[server] (requirements.txt)")
-    import boto3
-
-    port = cluster.free_ports(1)[0]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.create_bucket(Bucket="mnist-team")
-            break
-        except Exception:  # the server is still starting: botocore raises several kinds of connection error
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"moto's S3 server did not start on {url}")
-            time.sleep(0.3)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
-
-
-def use_s3(project, endpoint: str) -> None:
-    """The team set-up the README gives: the remote in .dvc/config, credentials in .dvc/config.local."""
-    project.dvc("remote", "add", "-f", "team", "s3://mnist-team/dvcstore")
-    project.dvc("remote", "modify", "team", "endpointurl", endpoint)
-    project.dvc("remote", "modify", "--local", "team", "access_key_id", "testing")
-    project.dvc("remote", "modify", "--local", "team", "secret_access_key", "testing")
 
 
 def test_the_same_round_trip_through_an_s3_endpoint(origin, s3_endpoint, tmp_path):

@@ -150,51 +150,13 @@ clean-venv:
 ci-pull: setup
 	python -m maintenance.ci_pull
 
-# The review comment: review.md under a marker line, by which the next push finds the comment and edits it
-REVIEW_MARKER := <!-- model-review -->
-REVIEW_BODY := .cache/review-comment.md
-# review.md links the plots by their paths in the repo; in a comment they become links to the reviewed commit's files
-PLOTS_AT_GITHUB = $(GITHUB_SERVER_URL)/$(GITHUB_REPOSITORY)/blob/$(PR_HEAD_SHA)/plots/
-PLOTS_AT_GITLAB = $(CI_PROJECT_URL)/-/blob/$(CI_COMMIT_SHA)/plots/
-FIND_NOTE := import json, sys; print(next((str(n["id"]) for n in json.load(sys.stdin) if n["body"].startswith("$(REVIEW_MARKER)")), ""))
 # Post review.md on the pull request as one comment, edited on each push (GitHub Actions: gh, GH_TOKEN, PR_NUMBER...)
-comment-github:
-	@cat review.md >> "$${GITHUB_STEP_SUMMARY:-/dev/null}"
-	@if [ "$$HEAD_REPO" != "$$GITHUB_REPOSITORY" ]; then \
-		echo "::notice::a pull request from the fork $$HEAD_REPO gets no secrets and a read-only token:" \
-			"review.md not posted; it is on this run's summary page"; \
-	else \
-		mkdir -p $(dir $(REVIEW_BODY)) && \
-		{ echo '$(REVIEW_MARKER)'; sed 's#](plots/#]($(PLOTS_AT_GITHUB)#' review.md; } > $(REVIEW_BODY) && \
-		comments="repos/$$GITHUB_REPOSITORY/issues/$$PR_NUMBER/comments" && \
-		id=$$(gh api --paginate "$$comments" --jq '.[] | select(.body | startswith("$(REVIEW_MARKER)")) | .id' | head -n 1) && \
-		if [ -n "$$id" ]; then \
-			gh api --method PATCH "repos/$$GITHUB_REPOSITORY/issues/comments/$$id" -F body=@$(REVIEW_BODY) --jq '"updated " + .html_url'; \
-		else \
-			gh api "$$comments" -F body=@$(REVIEW_BODY) --jq '"posted " + .html_url'; \
-		fi; \
-	fi
+comment-github: setup
+	@python -m maintenance.post_review github
 
 # Post review.md on the merge request as one note, edited on each push (GitLab CI: a project token GITLAB_REVIEW_TOKEN)
-comment-gitlab:
-	@if [ -z "$$GITLAB_REVIEW_TOKEN" ]; then \
-		echo "GITLAB_REVIEW_TOKEN is not set (a fork's merge request, or no project access token in the CI/CD" \
-			"variables): review.md not posted; it is this job's artifact"; \
-	else \
-		mkdir -p $(dir $(REVIEW_BODY)) && \
-		{ echo '$(REVIEW_MARKER)'; sed 's#](plots/#]($(PLOTS_AT_GITLAB)#' review.md; } > $(REVIEW_BODY) && \
-		notes="$$CI_API_V4_URL/projects/$$CI_PROJECT_ID/merge_requests/$$CI_MERGE_REQUEST_IID/notes" && \
-		curl --fail --silent --show-error --header "PRIVATE-TOKEN: $$GITLAB_REVIEW_TOKEN" \
-			--output $(REVIEW_BODY).notes "$$notes?per_page=100&order_by=created_at&sort=asc" && \
-		id=$$(python -c '$(FIND_NOTE)' < $(REVIEW_BODY).notes) && \
-		if [ -n "$$id" ]; then \
-			curl --fail --silent --show-error --output /dev/null --header "PRIVATE-TOKEN: $$GITLAB_REVIEW_TOKEN" \
-				--request PUT --data-urlencode "body@$(REVIEW_BODY)" "$$notes/$$id" && echo "updated note $$id"; \
-		else \
-			curl --fail --silent --show-error --output /dev/null --header "PRIVATE-TOKEN: $$GITLAB_REVIEW_TOKEN" \
-				--data-urlencode "body@$(REVIEW_BODY)" "$$notes" && echo "posted a note"; \
-		fi; \
-	fi
+comment-gitlab: setup
+	@python -m maintenance.post_review gitlab
 
 # Install the git hooks of .pre-commit-config.yaml: ruff and check-lock on commit, dvc push on git push
 hooks: setup

@@ -9,7 +9,7 @@ BASE ?= main
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MNIST_MIRROR ?= $(wildcard $(abspath ../shared/data/mnist))
 
-.PHONY: help setup repro push verify-cache verify-remote test test-fast lint format check-lock browser-deps review exp-show exp-fast exp sweep sweep-show sweep-worker sweep-collect bench bench-inference load-test clean-venv ci-pull comment-github comment-gitlab hooks test-deps
+.PHONY: help setup repro push pull verify-cache verify-remote test test-fast lint format check-lock browser-deps review exp-show exp-fast exp sweep sweep-show sweep-worker sweep-collect bench bench-inference load-test clean-venv ci-pull comment-github comment-gitlab hooks test-deps
 
 .DEFAULT_GOAL := help
 
@@ -38,6 +38,10 @@ repro: setup
 # REMOTE=name pushes to that DVC remote instead of the default one.
 push: setup
 	python -m maintenance.push $(if $(REMOTE),-r $(REMOTE))
+
+# dvc pull, which also mends what a killed pull or a full disk left behind (maintenance/pull.py)
+pull: setup
+	python -m maintenance.pull
 
 # Rehash every file in DVC's cache; a damaged one is named and removed, so that `dvc pull` or `dvc repro` restores it
 verify-cache: setup

@@ -11,8 +11,8 @@ On this machine, with the test images of data/processed/test.npz:
     shipped (classifier.inference: its threads sleep between calls), with spinning threads, with one thread;
     OpenVINO's CPU plugin reading the same file, when installed (float32 with the latency and the throughput
     hint; bfloat16 where the CPU has it in hardware);
-  - the compute bound: the model's forward FLOPs and a large matmul's GFLOP/s in the same run, and the images
-    per second that rate would give;
+  - the arithmetic: the model's forward FLOPs and a large matmul's GFLOP/s in TensorFlow in the same run, and
+    the images per second that rate would give;
   - `python -m tools.predict` as a user runs it (wall time and peak memory): one photo and 300 (median of 5
     process runs); 1 GB of float32 digits as a .npy and as an .npz, streamed; and the issue's zip bomb, an
     .npz of 1.27 million zero images (4 GB unpacked) in a few MB, refused from its header.
@@ -42,6 +42,7 @@ from classifier.params import checks
 from classifier.params.dataset import Dataset
 
 BATCH = 1000
+SHIPPED = "ONNX Runtime as shipped (classifier.inference)"  # what predict, serve and evaluate run
 BF16_ISA = ("amx_bf16", "avx512_bf16")  # bfloat16 arithmetic in hardware
 TOLERANCE = 1e-5  # the largest probability difference from Keras's predict() a runtime may have
 BOMB_IMAGES = 1_270_000  # the bomb: float32 zeros, 3.98 GB unpacked
@@ -79,7 +80,7 @@ def openvino_runtimes(model: Path, bf16: bool) -> dict[str, Callable[[np.ndarray
                 str(model), "CPU", {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": precision}
             )
             request = compiled.create_infer_request()
-            runtimes[f"OpenVINO {openvino.__version__}, {precision}, {hint.lower()} hint"] = (
+            runtimes[f"OpenVINO {openvino.__version__.split('-')[0]}, {precision}, {hint.lower()} hint"] = (
                 lambda images, request=request: request.infer({0: images})[0].copy()
             )
     return runtimes
@@ -96,8 +97,9 @@ def runtime_figures(run: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
         passes.append(time.perf_counter() - started)
     latencies = []
     for i in range(320):
+        one = images[i % len(images)][np.newaxis]
         started = time.perf_counter()
-        run(images[i : i + 1])
+        run(one)
         latencies.append((time.perf_counter() - started) * 1000)
     latencies = latencies[20:]  # the first calls warm caches up
     return {
@@ -123,7 +125,7 @@ def model_figures(root: Path, repeats: int, scale: float = 1.0) -> dict:
         images = np.ascontiguousarray(data["x"], np.float32)
     reference = model.predict(images, batch_size=BATCH, verbose=0)
     runtimes = {
-        "ONNX Runtime as shipped (classifier.inference)": inference.Classifier(onnx),
+        SHIPPED: inference.Classifier(onnx),
         "ONNX Runtime, spinning threads": onnx_runtime(onnx, spinning=True),
         "ONNX Runtime, one thread": onnx_runtime(onnx, threads=1),
         **openvino_runtimes(onnx, any(flag in environment.cpu_model_and_flags()[1] for flag in BF16_ISA)),
@@ -216,7 +218,11 @@ def met(value: float, target: float, higher_is_better: bool = False) -> str:
 
 
 def markdown(r: dict) -> str:
-    best = max((f for f in r["runtimes"].values() if f["max_abs_diff"] <= TOLERANCE), key=lambda f: f["images_per_s"])
+    shipped = r["runtimes"][SHIPPED]
+    best = max(
+        (name for name, f in r["runtimes"].items() if f["max_abs_diff"] <= TOLERANCE),
+        key=lambda name: r["runtimes"][name]["images_per_s"],
+    )
     lines = [
         f"Inference benchmark of {r['date']} on {r['machine']}: models/model.onnx on the {r['test_images']:,} "
         f"test images, batches of {BATCH}.",
@@ -234,13 +240,15 @@ def markdown(r: dict) -> str:
     bomb, npy, npz = r["bomb"], r["streamed_npy"], r["streamed_npz"]
     lines += [
         "",
-        f"The compute bound: {r['forward_mflop']} MFLOP per image forward, a large matmul at "
-        f"{r['matmul_gflops']} GFLOP/s in the same run: at most {r['compute_bound_images_per_s']:,} images/s.",
+        f"The fastest within 1e-5 of Keras: {best} ({r['runtimes'][best]['images_per_s']:,} images/s). The "
+        f"arithmetic: {r['forward_mflop']} MFLOP per image forward; a large matmul in TensorFlow ran at "
+        f"{r['matmul_gflops']} GFLOP/s in the same run, which would be {r['compute_bound_images_per_s']:,} "
+        "images/s.",
         "",
         "| target | figure | |",
         "|---|---:|---|",
-        f"| batches >= {TARGETS['images_per_s']:,} images/s (fastest runtime within 1e-5) "
-        f"| {best['images_per_s']:,} | {met(best['images_per_s'], TARGETS['images_per_s'], True)} |",
+        f"| batches >= {TARGETS['images_per_s']:,} images/s (ONNX Runtime as shipped) "
+        f"| {shipped['images_per_s']:,} | {met(shipped['images_per_s'], TARGETS['images_per_s'], True)} |",
         f"| `tools.predict` one photo: <= {TARGETS['predict_one_wall_s']} s (median of 5) "
         f"| {r['predict_one_wall_s']} s | {met(r['predict_one_wall_s'], TARGETS['predict_one_wall_s'])} |",
         f"| `tools.predict` one photo: <= {TARGETS['predict_one_peak_mb']} MB peak "

@@ -210,8 +210,9 @@ def wait(revs: set[str], jobs: int) -> dict[str, str]:
             if restarted:
                 raise errors.UserError(
                     f"no DVC queue worker is running and {unfinished} did not finish; read why in "
-                    f".dvc/tmp/exps/celery/*.out, then `dvc queue kill {unfinished.replace(', ', ' ')}` "
-                    "and queue them again"
+                    f".dvc/tmp/exps/celery/*.out, then `dvc queue kill {unfinished.replace(', ', ' ')}` twice "
+                    "(the first stops what a dead worker left running, the second marks them failed) and queue "
+                    "them again"
                 )
             print(f"no DVC queue worker answered for {STALL_S} s with {unfinished} unfinished: starting them again")
             start(jobs)

@@ -17,12 +17,13 @@ What DVC 3.67 does in each, and what the tests pin (docs/reliability.md says it 
   leaves stays under its temporary name: in the remote or the cache for good, unused (`dvc gc -w` clears the
   cache's); in an output folder, a defect: the next `dvc pull` takes it for an unsaved file of the user's and
   fails (`ERROR: failed to pull data from the cloud - Can't remove the following unsaved files without
-  confirmation. Use `--force` to force.`, then its path), checking nothing out; `dvc pull --force` completes.
+  confirmation. Use `--force` to force.`, then its path), checking nothing out. `make pull` (maintenance.pull)
+  removes DVC's temporary files, says so in one line, and pulls again.
 - A pull that runs out of space prints one `ERROR: failed to transfer '<md5>' - [Errno 28] No space left on
   device: ...` line for each file that failed (about 1,500 here), then `ERROR: failed to pull data from the
   cloud - N files failed to download`, and checks nothing out. Each failed transfer leaves its temporary
-  file in the cache (dvc-objects' local `put_file` does not remove it on error); the next pull neither needs
-  nor removes them, and `dvc gc -w` does.
+  file in the cache (dvc-objects' local `put_file` does not remove it on error). `make pull` says it in one
+  line that names the lack of space, removes those files, and once there is room completes.
 - A killed queue worker takes nothing with it: the experiment it was running (`dvc exp exec-run` and its
   stage) runs on as an orphan that no one will collect, `dvc queue status` says it is Running with no worker,
   and it says so forever. `dvc queue kill NAME` stops the orphan (SIGINT to its process group); a second
@@ -278,7 +279,7 @@ def test_a_dvc_pull_killed_mid_copy_into_the_cache_leaves_nothing_damaged_and_th
     assert rehash(cache)[1:] == ([], others)
 
 
-def test_a_dvc_pull_killed_mid_copy_into_the_workspace_fails_the_next_pull_until_forced(origin, tmp_path):
+def test_a_dvc_pull_killed_mid_copy_into_the_workspace_blocks_dvc_pull_and_make_pull_mends_it(origin, tmp_path):
     teammate = clone(origin, tmp_path / "clone")
     cache = teammate.root / CACHE
     samples = teammate.root / "data" / "samples"
@@ -299,7 +300,11 @@ def test_a_dvc_pull_killed_mid_copy_into_the_workspace_fails_the_next_pull_until
         "confirmation. Use `--force` to force.",
         str(half),
     ]
-    teammate.dvc("pull", "--force")  # what the message says: it removes the file, and completes
+    # `make pull` (maintenance.pull) removes DVC's own temporary files, says so, and pulls again
+    mended = teammate.run(sys.executable, "-m", "maintenance.pull")
+    assert mended.stdout.splitlines()[0] == (
+        "removed 1 temporary file(s) that a killed `dvc pull` left in data/samples; pulling again"
+    ), mended.stdout
     assert workspace_files(teammate.root) == origin.files, "every output, byte for byte, and nothing else"
     assert_outputs_match_the_lock(teammate)
 
@@ -343,15 +348,18 @@ def test_a_disk_that_fills_during_dvc_pull_fails_it_naming_the_lack_of_space_and
     # A DVC defect: each copy that failed left its temporary file in the cache
     assert others and all(TEMPORARY.fullmatch(name.split("/")[1]) for name in others), others
 
+    # `make pull` (maintenance.pull): one line that names the lack of space, and no unfinished copy left
+    short = teammate.run(sys.executable, "-m", "maintenance.pull", check=False)
+    assert short.returncode == 1 and len(short.stderr.splitlines()) == 1, short.stderr[-2000:]
+    assert short.stderr.startswith("error: the disk filled during `dvc pull`: ") and "make pull" in short.stderr
+    assert rehash(cache)[1:] == ([], []), "nothing damaged, and the unfinished copies removed"
+
     subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)  # room again
-    pulled = teammate.dvc("pull")
-    assert f"{len(origin.objects) - len(objects)} files fetched" in pulled, pulled
+    pulled = teammate.run(sys.executable, "-m", "maintenance.pull")
+    assert f"{len(origin.objects) - len(objects)} files fetched" in pulled.stdout, pulled.stdout
     assert workspace_files(teammate.root) == origin.files
     assert_outputs_match_the_lock(teammate)
-    assert rehash(cache)[1:] == ([], others), "nothing damaged; the temporary files are still there"
-    teammate.dvc("gc", "--workspace", "--force")
-    assert rehash(cache)[2] == [], "dvc gc -w removes them"
-    assert_outputs_match_the_lock(teammate)
+    assert rehash(cache)[1:] == ([], []), "nothing damaged, no temporary file"
 
 
 # The experiment killed trains for long (early stopping off); the one queued after it changes only the evaluate

@@ -37,6 +37,7 @@ STALL_S = 60
 FINISHED = ("Success", "Failed")
 REMOVED = "Removed"
 GONE_POLLS = 3
+ORPHAN_KILLS = 10  # `dvc queue kill`s, POLL_S apart, before an orphaned experiment must be marked failed
 
 
 def reason(exc: Exception) -> str:
@@ -171,6 +172,19 @@ def start(jobs: int) -> None:
     print(f"dvc queue start -j {jobs}: waiting for the experiments")
 
 
+def stop_orphans(names: list[str]) -> None:
+    """Mark failed the experiments a dead queue worker left Running. DVC does not notice that a worker died: its
+    experiment runs on as an orphan whose result no one collects, shown as Running for good. `dvc queue kill`
+    stops it (SIGINT to its process group) and, once nothing of it is left, marks it Failed."""
+    kill = [sys.executable, "-m", "dvc", "queue", "kill", *names]
+    for _ in range(ORPHAN_KILLS):
+        subprocess.run(kill, cwd=paths.ROOT, stdin=subprocess.DEVNULL, capture_output=True)
+        if not {task["name"] for task in queue_status() if task["status"] == "Running"} & set(names):
+            return
+        time.sleep(POLL_S)
+    raise errors.UserError(f"{', '.join(names)} still show as running; stop them with `dvc queue kill` by hand")
+
+
 def workers_alive() -> bool:
     """Whether any of DVC's queue workers answers (`dvc queue status`'s worker line). A reply that cannot be read
     counts as no answer: kombu's file-system broker, which DVC's queue uses, can read a message file another
@@ -189,7 +203,8 @@ def wait(revs: set[str], jobs: int) -> dict[str, str]:
     at the queue can miss a task on its way from queued to running, so this waits for a final status; a task
     absent from the queue for GONE_POLLS looks in a row was taken off it (`dvc queue remove`) and is "Removed".
     DVC does not restart a queue worker that died or never came up: when none has answered for STALL_S with
-    tasks unfinished, this starts the workers once more, and fails naming the tasks if that does not help."""
+    tasks unfinished, the ones a dead worker left Running are stopped and marked failed (stop_orphans), the
+    workers are started once more, and if that does not help this fails naming the tasks."""
     answered, restarted = time.monotonic(), False
     names, absent = {rev: rev[:7] for rev in revs}, dict.fromkeys(revs, 0)
     while True:
@@ -206,13 +221,17 @@ def wait(revs: set[str], jobs: int) -> dict[str, str]:
         if workers_alive():
             answered = time.monotonic()
         elif time.monotonic() - answered > STALL_S:
+            orphans = [names[rev] for rev, task in tasks.items() if task["status"] == "Running"]
+            if orphans:
+                stop_orphans(orphans)
+                print(f"{', '.join(orphans)}: the DVC queue worker running it died; stopped and marked failed")
+                continue
             unfinished = ", ".join(names[rev] for rev, task in tasks.items() if task["status"] not in FINISHED)
             if restarted:
                 raise errors.UserError(
                     f"no DVC queue worker is running and {unfinished} did not finish; read why in "
-                    f".dvc/tmp/exps/celery/*.out, then `dvc queue kill {unfinished.replace(', ', ' ')}` twice "
-                    "(the first stops what a dead worker left running, the second marks them failed) and queue "
-                    "them again"
+                    f".dvc/tmp/exps/celery/*.out, then `dvc queue remove {unfinished.replace(', ', ' ')}` "
+                    "and queue them again"
                 )
             print(f"no DVC queue worker answered for {STALL_S} s with {unfinished} unfinished: starting them again")
             start(jobs)

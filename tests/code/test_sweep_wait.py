@@ -57,3 +57,26 @@ def test_a_task_taken_off_the_queue_ends_the_wait_as_removed_and_fails_nothing(q
     out = capsys.readouterr().out
     assert "1 of 1 experiments succeeded" in out
     assert "taken off the queue before they ran (dvc queue remove): b" in out
+
+
+def test_an_experiment_left_running_by_a_dead_worker_is_stopped_and_marked_failed(queue, monkeypatch, capsys):
+    """A worker killed mid-experiment leaves it Running for good (tests/faults/test_transfer_faults.py shows DVC
+    doing so): the wait stops it and marks it failed, then starts the workers for the one queued behind it."""
+    tasks, state = queue
+    tasks.append({"rev": "c" * 40, "name": "c", "status": "Queued"})
+    tasks[1]["status"] = "Running"
+    stopped = []
+
+    def stop_orphans(names):
+        stopped.append(names)
+        tasks[1]["status"] = "Failed"
+
+    def restart(jobs):
+        state["starts"] += 1
+        tasks[2]["status"] = "Success"
+
+    monkeypatch.setattr(sweep, "stop_orphans", stop_orphans)
+    monkeypatch.setattr(sweep, "start", restart)
+    assert sweep.wait({task["rev"] for task in tasks}, jobs=1) == {"a": "Success", "b": "Failed", "c": "Success"}
+    assert stopped == [["b"]] and state["starts"] == 1
+    assert "b: the DVC queue worker running it died; stopped and marked failed" in capsys.readouterr().out

@@ -241,7 +241,8 @@ def slow_clients(host: str, port: int, connections: int, seconds: float) -> dict
     stop_at = time.monotonic() + seconds
     lifetimes: list[float] = []
 
-    async def trickle() -> None:
+    async def trickle(delay: float) -> None:
+        await asyncio.sleep(delay)  # spread over a second, as clients that come one by one
         while time.monotonic() < stop_at:
             opened = time.monotonic()
             try:
@@ -264,7 +265,7 @@ def slow_clients(host: str, port: int, connections: int, seconds: float) -> dict
                 writer.close()
 
     async def flood() -> None:
-        await asyncio.gather(*(trickle() for _ in range(connections)))
+        await asyncio.gather(*(trickle(i / connections) for i in range(connections)))
 
     flooding = threading.Thread(target=asyncio.run, args=(flood(),))
     flooding.start()

@@ -49,7 +49,8 @@ def body(plots_url: str) -> str:
 def gh(*args: str) -> str:
     result = subprocess.run(["gh", "api", *args], cwd=paths.ROOT, capture_output=True, text=True)
     if result.returncode:
-        raise errors.UserError(f"`gh api {args[0]}` failed ({errors.first_line(result.stderr)}); check GH_TOKEN")
+        endpoint = next(arg for arg in args if arg.startswith("repos/"))
+        raise errors.UserError(f"`gh api {endpoint}` failed ({errors.first_line(result.stderr)}); check GH_TOKEN")
     return result.stdout.strip()
 
 
@@ -105,7 +106,10 @@ def main() -> None:
     forges = {"github": github, "gitlab": gitlab}
     if len(sys.argv) != 2 or sys.argv[1] not in forges:
         raise errors.UserError("usage: python -m maintenance.post_review github|gitlab")
-    print(forges[sys.argv[1]](dict(os.environ)))
+    try:
+        print(forges[sys.argv[1]](dict(os.environ)))
+    except KeyError as exc:
+        raise errors.UserError(f"{exc.args[0]} is not set: run this in the forge's CI job (docs/ci.md)")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from classifier import errors, paths
@@ -48,6 +49,7 @@ def shown(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    started = time.time()
     pulled = dvc_pull(args)
     leftovers = temporary_files(pulled.stderr) if pulled.returncode else []
     if leftovers:
@@ -61,7 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if NO_SPACE in pulled.stderr:
         cache = verify_cache.cache_dir(paths.ROOT)
-        partial = [path for path in cache.glob("*/.*.tmp") if TEMPORARY.fullmatch(path.name)]
+        partial = [  # this pull's: another DVC process may be writing to a shared cache
+            path
+            for path in cache.glob("*/.*.tmp")
+            if TEMPORARY.fullmatch(path.name) and path.stat().st_mtime >= started - 1
+        ]
         for path in partial:
             path.unlink(missing_ok=True)
         failed = sum(NO_SPACE in line for line in pulled.stderr.splitlines())

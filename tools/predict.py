@@ -129,10 +129,14 @@ def batches(
 
 
 def predict(
-    classify: inference.Classifier, inputs: list[Photo | image_arrays.ImageArray], batch_size: int, failures=None
+    classify: inference.Classifier,
+    inputs: list[Photo | image_arrays.ImageArray],
+    batch_size: int,
+    failures: list[tuple[str, str]],
 ) -> Iterator[Prediction]:
-    """Each image's prediction, `batch_size` images at a time, by the ONNX model in ONNX Runtime."""
-    for names, images in batches(inputs, batch_size, [] if failures is None else failures):
+    """Each image's prediction, `batch_size` images at a time, by the ONNX model in ONNX Runtime; an array that
+    fails while it is read is added to `failures`."""
+    for names, images in batches(inputs, batch_size, failures):
         for name, probabilities in zip(names, classify(images, batch_size), strict=True):
             yield Prediction(name, probabilities, classify.class_names)
 

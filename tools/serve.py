@@ -27,6 +27,7 @@ import base64
 import binascii
 import contextlib
 import ctypes
+import functools
 import gc
 import logging
 import os
@@ -58,6 +59,10 @@ MAX_CONNECTIONS = 250  # open connections at once; more wait in the listen backl
 PAGE = Path(__file__).with_name("static") / "draw.html"
 NGINX_CONF = paths.ROOT / "deploy" / "nginx.conf"
 NGINX_START_S = 10  # how long nginx may take to listen
+try:  # prctl, looked up here, before any thread starts: a child forked from a threaded process may not dlopen
+    PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    PRCTL = None
 
 
 def image_bytes_from_request() -> bytes:
@@ -144,11 +149,11 @@ def nginx_in_front(public_port: int, app_port: int) -> Iterator[None]:
             f"cannot listen on port {public_port} of every interface ({os.strerror(exc.errno)}); "
             "pick another --public port"
         )
-    config = (
-        NGINX_CONF.read_text()
-        .replace("listen 8080;", f"listen {public_port};")
-        .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};")
-    )
+    config = NGINX_CONF.read_text()
+    for default, ours in (("listen 8080 ", f"listen {public_port} "), ("127.0.0.1:8000;", f"127.0.0.1:{app_port};")):
+        if config.count(default) != 1:
+            raise errors.UserError(f"{NGINX_CONF} no longer holds `{default.strip()}` once; put it back")
+        config = config.replace(default, ours)
     with tempfile.TemporaryDirectory(prefix="serve-nginx-") as prefix:
         Path(prefix).chmod(0o755)  # nginx's workers run as another user when it is started as root
         (Path(prefix) / "temp").mkdir()
@@ -158,14 +163,19 @@ def nginx_in_front(public_port: int, app_port: int) -> Iterator[None]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=stop_with_parent,
+            preexec_fn=functools.partial(stop_with_parent, os.getpid()),
         )
         try:
             wait_for_port(process, public_port)
             yield
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process.stderr.close()
 
 
 def nginx_path() -> str | None:
@@ -173,10 +183,14 @@ def nginx_path() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 
 
-def stop_with_parent() -> None:
-    """In the child, before it runs nginx: SIGTERM when this process dies, however it dies (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def stop_with_parent(parent: int) -> None:
+    """In the child, between fork and exec: SIGTERM when `parent` dies, however it dies (Linux's
+    PR_SET_PDEATHSIG); and no nginx at all if it died already. Only a call to a function looked up beforehand:
+    the parent has threads, so the child must not take locks (no dlopen, no allocation)."""
+    if PRCTL is not None:
+        PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def wait_for_port(process: subprocess.Popen, port: int) -> None:
@@ -188,7 +202,8 @@ def wait_for_port(process: subprocess.Popen, port: int) -> None:
                 f"nginx could not start on port {port} ({reason}); if the port is taken, pick another"
             )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
+            if process.poll() is None:
+                return
         time.sleep(0.05)
     process.terminate()
     raise errors.UserError(f"nginx did not listen on port {port} within {NGINX_START_S} s; see `nginx -t`")
@@ -232,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" is expected under load
     app_port = sock.getsockname()[1]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwind: nginx stopped, its temporary folder removed
     with nginx_in_front(args.public, app_port) if args.public is not None else contextlib.nullcontext():
         where = f"0.0.0.0:{args.public}/ through nginx" if args.public is not None else f"{args.host}:{app_port}/"
         print(f"serving on http://{where} (Ctrl+C to stop)", flush=True)

@@ -29,6 +29,8 @@ import sys
 import time
 from collections.abc import Collection
 
+import psutil
+
 from classifier import errors, paths
 from maintenance.push import push as push_run_cache
 
@@ -178,11 +180,23 @@ def stop_orphans(names: list[str]) -> None:
     stops it (SIGINT to its process group) and, once nothing of it is left, marks it Failed."""
     kill = [sys.executable, "-m", "dvc", "queue", "kill", *names]
     for _ in range(ORPHAN_KILLS):
-        subprocess.run(kill, cwd=paths.ROOT, stdin=subprocess.DEVNULL, capture_output=True)
+        subprocess.run(kill, cwd=paths.ROOT, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
         if not {task["name"] for task in queue_status() if task["status"] == "Running"} & set(names):
             return
         time.sleep(POLL_S)
     raise errors.UserError(f"{', '.join(names)} still show as running; stop them with `dvc queue kill` by hand")
+
+
+def queue_worker_processes() -> list[psutil.Process]:
+    """This project's DVC queue workers that are still processes (`dvc exp queue-worker`), whether or not they
+    answer: an experiment is taken for an orphan only when there are none."""
+    workers = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        command = " ".join(process.info["cmdline"] or [])
+        cwd = process.info["cwd"] or ""
+        if "queue-worker" in command and (cwd == str(paths.ROOT) or cwd.startswith(f"{paths.ROOT}/")):
+            workers.append(process)
+    return workers
 
 
 def workers_alive() -> bool:
@@ -222,7 +236,7 @@ def wait(revs: set[str], jobs: int) -> dict[str, str]:
             answered = time.monotonic()
         elif time.monotonic() - answered > STALL_S:
             orphans = [names[rev] for rev, task in tasks.items() if task["status"] == "Running"]
-            if orphans:
+            if orphans and not queue_worker_processes():
                 stop_orphans(orphans)
                 print(f"{', '.join(orphans)}: the DVC queue worker running it died; stopped and marked failed")
                 continue

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from classifier import paths
+from tools import serve
 
 
 def test_load_test_runs_in_quick_mode(tmp_path, tiny_onnx_path):
@@ -42,5 +43,8 @@ def test_load_test_runs_in_quick_mode(tmp_path, tiny_onnx_path):
     assert alone["connections"] == 50 and alone["trickling_opened"] >= 50 and alone["normal_requests"] > 0
     table = (tmp_path / "load.md").read_text()
     assert "| waitress alone | 50 | 4 |" in table and "| through nginx (--public) |" in table
+    if serve.nginx_path():  # `make test-deps` installs it
+        nginx = figures["slow_clients"]["through nginx (--public)"]
+        assert "skipped" not in nginx and nginx["answered_share"] > 0.9 and nginx["longest_trickle_s"] < 4.5
     assert "| clients | requests | requests/s | median (ms) | p99 (ms) | errors | peak memory (MB) | CPU per" in table
     assert "| 3 | 20 |" in table and "7000x7000 RGBA PNG" in table

@@ -134,14 +134,20 @@ def test_a_lying_header_or_cut_file_is_refused_before_its_data_is_read(real, dec
             assert honest and len(images) == real
 
 
-def test_a_compressed_bomb_is_refused_from_its_header_within_the_budget(tmp_path, tiny_onnx_path, capsys):
+def test_a_compressed_bomb_is_refused_from_its_header_within_the_budget(tmp_path, tiny_onnx_path, capsys, monkeypatch):
     """numpy.savez_compressed of zeros packs 9.4 MB into 10 kB (the issue's 3.9 MB file unpacked to 4 GB, and
     predict took 11.7 GB): the header is read first, and over --max-array-gb the file is one line naming the
     limit and the fix, with no data read."""
     bomb = tmp_path / "bomb.npz"
     np.savez_compressed(bomb, np.zeros((3000, 28, 28), np.float32))
     assert bomb.stat().st_size < 20_000
+
+    def no_data(*_):
+        raise AssertionError("the data was read")
+
+    monkeypatch.setattr(image_arrays.ImageArray, "raw_batches", no_data)
     code = predict.main([str(bomb), "--max-array-gb", "0.005", "--model", str(tiny_onnx_path)])
+    monkeypatch.undo()
     out, err = capsys.readouterr()
     assert code == 1 and err == (
         f"error: {bomb}: the array holds 3,000 images of float32, 0.01 GB unpacked, over the 0.005 GB limit; "
@@ -154,12 +160,24 @@ def test_a_compressed_bomb_is_refused_from_its_header_within_the_budget(tmp_path
 def test_a_large_array_is_streamed_in_batches_and_scaled_as_a_whole(tmp_path):
     """Across several read chunks: every image, in order; and the scale (0-255 here) decided by the whole array,
     although the first chunk alone holds only 0s and 1s."""
-    images = np.zeros((image_arrays.CHUNK * 2 + 5, 28, 28), np.uint8)
-    images[: image_arrays.CHUNK, 0, 0] = 1
+    chunk = image_arrays.CHUNK_BYTES // (28 * 28)  # uint8 images in one chunk
+    images = np.zeros((chunk * 2 + 5, 28, 28), np.uint8)
+    images[:chunk, 0, 0] = 1
     images[-1, 27, 27] = 255
     np.save(tmp_path / "many.npy", images)
     array = image_arrays.open_array(tmp_path / "many.npy", transform.MNIST_FRAME)
-    batches = list(array.batches(1000))
-    assert [len(b) for b in batches] == [1000] * 8 + [197] and array.scale == 255
+    assert [len(b) for b in array.raw_batches()] == [chunk, chunk, 5] and array.scale == 255
+    batches = list(array.batches(10_000))
+    assert {len(b) for b in batches[:-1]} == {10_000} and sum(map(len, batches)) == len(images)
     streamed = np.concatenate(batches)
     assert streamed.dtype == np.float32 and np.array_equal(streamed[..., 0] * 255, images)
+
+
+def test_a_transposed_array_is_read_in_its_order_and_a_negative_size_refused(tmp_path):
+    """numpy.save writes a transposed (Fortran-ordered) array as it is: read whole, the images come out right."""
+    digits = np.random.default_rng(0).integers(0, 256, (3, 28, 28), np.uint8)
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(digits))
+    assert np.array_equal(np.stack(array_images(tmp_path / "fortran.npy"))[..., 0] * 255, digits)
+    (tmp_path / "negative.npy").write_bytes(npy_of(b"", (-1, 28, 28)))
+    with pytest.raises(transform.InputError, match=r"array has shape \(-1, 28, 28\): a negative size"):
+        array_images(tmp_path / "negative.npy")

@@ -75,6 +75,7 @@ def test_an_experiment_left_running_by_a_dead_worker_is_stopped_and_marked_faile
         state["starts"] += 1
         tasks[2]["status"] = "Success"
 
+    monkeypatch.setattr(sweep, "queue_worker_processes", lambda: [])  # the worker's process is gone too
     monkeypatch.setattr(sweep, "stop_orphans", stop_orphans)
     monkeypatch.setattr(sweep, "start", restart)
     assert sweep.wait({task["rev"] for task in tasks}, jobs=1) == {"a": "Success", "b": "Failed", "c": "Success"}

@@ -24,6 +24,16 @@ def test_a_profile_prints_as_set_param_arguments():
     assert "train.epochs=2" in arguments[1::2]
 
 
+@pytest.mark.parametrize("name", profiles.PROFILES)
+def test_each_profile_parses_back_through_the_override_grammar_dvc_uses(name):
+    """`dvc exp run -S` reads each value with Hydra's override parser: it must give back the profile's values
+    (a dict's keys quoted, as JSON writes them, do not parse)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(profiles.set_params(name)[1::2])
+    assert {override.key_or_group: override.value() for override in parsed} == profiles.PROFILES[name]
+
+
 def test_an_unknown_profile_names_the_known_ones():
     with pytest.raises(errors.UserError, match="no profile named 'quick'; the profiles are: fast"):
         profiles.set_params("quick")

@@ -44,6 +44,13 @@ from classifier.params.dataset import Dataset
 BATCH = 1000
 SHIPPED = "ONNX Runtime as shipped (classifier.inference)"  # what predict, serve and evaluate run
 BF16_ISA = ("amx_bf16", "avx512_bf16")  # bfloat16 arithmetic in hardware
+
+
+def bf16_native(isa: list[str]) -> bool:
+    """Whether a CPU with these instruction sets (environment.cpu_model_and_flags) does bfloat16 in hardware."""
+    return any(flag in isa for flag in BF16_ISA)
+
+
 TOLERANCE = 1e-5  # the largest probability difference from Keras's predict() a runtime may have
 BOMB_IMAGES = 1_270_000  # the issue's bomb: float32 zeros, 3.98 GB unpacked
 STREAMED_GB = 1.0
@@ -128,7 +135,7 @@ def model_figures(root: Path, repeats: int, scale: float = 1.0) -> dict:
         SHIPPED: inference.Classifier(onnx),
         "ONNX Runtime, spinning threads": onnx_runtime(onnx, spinning=True),
         "ONNX Runtime, one thread": onnx_runtime(onnx, threads=1),
-        **openvino_runtimes(onnx, any(flag in environment.cpu_model_and_flags()[1] for flag in BF16_ISA)),
+        **openvino_runtimes(onnx, bf16_native(environment.cpu_model_and_flags()[1])),
     }
     figures = {name: runtime_figures(run, images, reference, repeats) for name, run in runtimes.items()}
     a = tf.random.normal((2048, 2048))

@@ -80,7 +80,7 @@ def variants(isa: list[str]) -> dict[str, dict[str, object]]:
     bfloat16 arithmetic itself (AMX or AVX512-BF16; elsewhere it is emulated, slower than float32); and each
     profile of tools/profiles.py."""
     chosen: dict[str, dict[str, object]] = {"default": {}}
-    if any(flag in isa for flag in inference.BF16_ISA):
+    if inference.bf16_native(isa):
         chosen["default, mixed_bfloat16"] = {"train.precision": "mixed_bfloat16"}
     chosen.update(
         {
@@ -221,7 +221,7 @@ def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool
         "quick": quick,
         "machine": f"{environment.summary(env)}, Python {env['python']}",
         "environment": env,
-        "bf16_native": any(flag in env["isa"] for flag in inference.BF16_ISA),
+        "bf16_native": inference.bf16_native(env["isa"]),
         "project": {
             **default,
             "train_images_per_s": round(images_per_s),

@@ -31,7 +31,7 @@ import pytest
 
 from classifier import dataset, paths
 from maintenance import verify_cache
-from tests.support.project import new_project, ran_stages
+from tests.support.project import new_project, ran_stages, still_running
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +47,6 @@ def stage_processes(project, name: str) -> list[psutil.Process]:
         if process.info["cwd"] == str(project.root) and f"stages.{name}" in " ".join(process.info["cmdline"] or []):
             found.append(process)
     return found
-
-
-def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
-    """Those of `processes` that run on: neither gone nor dead and waiting to be reaped (a zombie: an orphan's new
-    parent may reap it late)."""
-    running = []
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if process.status() != psutil.STATUS_ZOMBIE:
-                running.append(process)
-    return running
 
 
 @contextlib.contextmanager

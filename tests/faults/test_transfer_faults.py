@@ -55,13 +55,13 @@ import psutil
 import pytest
 import yaml
 
+from maintenance.pull import TEMPORARY  # where DVC copies a file before renaming it into place
 from tests.support import synthetic
-from tests.support.project import Project, new_project
+from tests.support.project import Project, new_project, still_running
 
 SAMPLES = 2000  # files in data/samples: a transfer of some 2,000 files takes a second or more
 KILL_AFTER = 10  # files across before a test looks for a copy to kill: well under way, far from done
 OBJECT = re.compile(r"[0-9a-f]{30}(\.dir)?")  # an object's file name under its 2-hex folder
-TEMPORARY = re.compile(r"\.[\w-]{22}\.tmp")  # where DVC copies a file before renaming it into place
 REMOTE = Path(".cache", "dvc-remotes", "mnist-cnn")  # the project's default remote, under the user's home
 CACHE = Path(".dvc", "cache", "files", "md5")
 
@@ -386,15 +386,6 @@ def command(process: psutil.Process) -> str:
         return ""
 
 
-def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
-    running = []
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if process.status() != psutil.STATUS_ZOMBIE:
-                running.append(process)
-    return running
-
-
 @contextlib.contextmanager
 def nothing_left_running(root: Path):
     """Once the block ends, SIGKILL the process group of each process still working in `root` (DVC's queue
@@ -477,7 +468,7 @@ def test_a_queue_worker_killed_mid_experiment_leaves_it_running_as_an_orphan_and
         worker.wait(timeout=10)
         time.sleep(2)
         # What DVC 3.67 does: the worker's experiment runs on, with no worker to collect it...
-        assert alive(orphans) == orphans, "dvc exp exec-run and its train stage run on as orphans"
+        assert still_running(orphans) == orphans, "dvc exp exec-run and its train stage run on as orphans"
         states, workers = queue_states(teammate)
         assert states == {name: "Running", **dict.fromkeys(QUICK, "Queued")}
         assert workers == "Worker status: 0 active, 0 idle"
@@ -517,4 +508,4 @@ def test_a_queue_worker_killed_mid_experiment_leaves_it_running_as_an_orphan_and
         assert temporary == [copy.name]
 
         teammate.dvc("queue", "stop")
-        wait_for("the queue worker stops", lambda: not alive(processes_under(teammate.root)), timeout_s=60)
+        wait_for("the queue worker stops", lambda: not still_running(processes_under(teammate.root)), timeout_s=60)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -92,3 +94,14 @@ def new_project(root: Path, mirror: Path, home: Path | None = None, classes: lis
         shutil.copy(paths.ROOT / ".dvc" / "config", root / ".dvc" / "config")
     project.commit("project")
     return project
+
+
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of `processes` that run on: neither gone nor dead and waiting to be reaped (a zombie: an orphan's new
+    parent may reap it late)."""
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running

@@ -89,7 +89,7 @@ review: setup
 
 # Show `dvc exp show` trimmed to the columns that matter for review
 exp-show: setup
-	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|batch_size|learning_rate|model\.width)'
+	dvc exp show --drop '.*' --keep 'Experiment|accuracy$$|loss$$|f1_macro|misclassified|train_time_s|train\.(epochs|batch_size|learning_rate|ensemble|model\.width)'
 
 # The fast profile, for quick experiments (defined in tools/profiles.py: half width, no augmentation, 2 epochs).
 # Add your own overrides after it: make exp-fast FAST_EXTRA='-S train.seed=7'
@@ -132,9 +132,11 @@ sweep-collect: setup
 	python -m tools.sweep collect -n $(SWEEP_NAME) $(GRID)
 	$(MAKE) --no-print-directory sweep-show
 
-# Benchmark every stage, and training (3 seeds) beside Keras's mnist_convnet: bench/results.{json,md}
+# Benchmark every stage, and the default and each profile (3 seeds each) beside Keras's mnist_convnet: the frontier
+# in bench/results.{json,md} and bench/frontier.png (about 80 minutes on 2 cores). A subset writes .cache/bench/:
+# make bench PROFILES="fast" SEEDS="42"    (PROFILES: fast, accurate, bf16; empty: the default alone)
 bench: setup
-	python -m bench.run
+	python -m bench.run $(if $(PROFILES),--profiles $(PROFILES)) $(if $(SEEDS),--seeds $(SEEDS))
 
 # Benchmark inference on the workspace's model: each runtime side by side, predict's calls: bench/inference.{json,md}
 bench-inference: setup

@@ -12,7 +12,9 @@ def forward_flops(model) -> int:
 
     total = 0
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
+        if isinstance(layer, keras.Model):  # an ensemble's member
+            total += forward_flops(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
             _, height, width, channels_out = layer.output.shape
             kernel_h, kernel_w = layer.kernel_size
             total += 2 * height * width * kernel_h * kernel_w * layer.input.shape[-1] * channels_out

@@ -1,15 +1,18 @@
 """Benchmark every stage, and this project's training against the Keras reference, in one run.
 
-Usage: python -m bench.run [--repeats 3] [--seeds 42 1 2] [--out bench] [--quick]
+Usage: python -m bench.run [--repeats 3] [--seeds 42 1 2] [--profiles fast accurate] [--out DIR] [--quick]
 
 Works in a temporary copy of the project (the workspace is left alone) on the real MNIST from $MNIST_MIRROR
 (default ../shared/data/mnist) with the default params.yaml, and measures:
   - fetch (from the local mirror), preprocess, train, evaluate: wall time and peak memory, each stage in its
     own process; fetch, preprocess and evaluate are run --repeats times and their medians reported;
-  - train and evaluate once per --seeds (train.seed) each of: the default params, the default with
-    train.precision mixed_bfloat16 (only where the CPU has AMX or AVX512-BF16), and each profile of
-    tools/profiles.py (the fast one): test accuracy, best epoch and training time of each seed, and their
-    median, min and max, because the seed alone moves the test accuracy by about 0.05 pp;
+  - train and evaluate once per --seeds (train.seed) the default params and each of --profiles: the training
+    profiles of tools/profiles.py (fast, accurate; all by default), and `bf16`, the default with
+    train.precision mixed_bfloat16 (only where the CPU has AMX or AVX512-BF16): test accuracy, best epoch and
+    training time of each seed, and their median, min and max, because the seed alone moves the test accuracy
+    by about 0.05 pp; and each one's inference cost (forward MFLOP, ONNX Runtime's images/s);
+  - the frontier (bench/frontier.py): each of those and the reference as a point, test accuracy against
+    training time, in a table with the targets and in OUT/frontier.png;
   - the start-up cost of each stage's process (its imports), median of --repeats;
   - a no-op `dvc repro`, median of --repeats;
   - the reference (bench/reference.py), right after train, on the same data and machine, and the ratio of
@@ -19,8 +22,10 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
   - training images per second and achieved GFLOP/s (from counted FLOPs) against a large matmul's GFLOP/s;
   - inference with models/model.onnx in ONNX Runtime, the path the tools use: images per second in
     batches of 1000, single-image latency (median, p99), and its agreement with Keras's predict().
-Writes OUT/results.json and OUT/results.md, both naming the CPU (model and instruction sets): the same
-params give other figures on another CPU. --quick runs tiny synthetic data for 1 epoch: it checks that
+Writes OUT/results.json, OUT/results.md and OUT/frontier.png, naming the CPU (model and instruction sets): the
+same params give other figures on another CPU. A full run (the default seeds and profiles) takes about 80
+minutes on 2 cores and writes to bench/; a subset, for daily use, writes to .cache/bench/ unless --out says
+otherwise, so that bench/ keeps the figures of a full run. --quick runs tiny synthetic data for 1 epoch: it checks that
 the benchmark works (the test suite uses it); its figures mean nothing.
 """
 
@@ -39,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench import inference
+from bench import frontier, inference
 from bench.process import measure, median_of
 from classifier import environment, files, paths
 from classifier.params.overrides import edit_file
@@ -75,21 +80,26 @@ def stage(name: str) -> list[str]:
     return [sys.executable, *words[words.index("python") + 1 :]]
 
 
-def variants(isa: list[str]) -> dict[str, dict[str, object]]:
-    """What is trained with every seed: the default params; the default in mixed_bfloat16 where this CPU does
-    bfloat16 arithmetic itself (AMX or AVX512-BF16; elsewhere it is emulated, slower than float32); and each
-    profile of tools/profiles.py."""
-    chosen: dict[str, dict[str, object]] = {"default": {}}
-    if inference.bf16_native(isa):
-        chosen["default, mixed_bfloat16"] = {"train.precision": "mixed_bfloat16"}
-    chosen.update(
-        {
-            f"{name} profile": overrides
-            for name, overrides in profiles.PROFILES.items()
-            if all(key.startswith("train.") for key in overrides)  # not those of another dataset
-        }
-    )
-    return chosen
+BF16 = "bf16"  # the default params in mixed_bfloat16
+TRAINING_PROFILES = [
+    name for name, overrides in profiles.PROFILES.items() if all(key.startswith("train.") for key in overrides)
+]  # not those of another dataset
+FULL_SEEDS = [42, 1, 2]
+
+
+def variants(isa: list[str], chosen: list[str]) -> dict[str, dict[str, object]]:
+    """What is trained with every seed: the default params, and each `chosen` profile of tools/profiles.py, and
+    the default in mixed_bfloat16 if chosen and this CPU does bfloat16 arithmetic itself (AMX or AVX512-BF16;
+    elsewhere it is emulated, slower than float32)."""
+    trained: dict[str, dict[str, object]] = {"default": {}}
+    if BF16 in chosen and inference.bf16_native(isa):
+        trained[BF16] = {"train.precision": "mixed_bfloat16"}
+    trained.update({name: profiles.PROFILES[name] for name in TRAINING_PROFILES if name in chosen})
+    return trained
+
+
+def label(name: str) -> str:
+    return {"default": "default", BF16: "default, mixed_bfloat16"}.get(name, f"{name} profile")
 
 
 def set_overrides(path: Path, base: str, overrides: dict[str, object]) -> None:
@@ -108,13 +118,16 @@ def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], li
         measure(stage("evaluate"), root, env)
         training = json.loads((root / paths.TRAIN_METRICS_PATH.relative_to(paths.ROOT)).read_text())
         evaluation = json.loads((root / paths.EVAL_METRICS_PATH.relative_to(paths.ROOT)).read_text())
+        members = training.get("members", {"1": training})  # an ensemble's, or the single model's
         figures.append(
             {
                 "seed": seed,
                 "test_accuracy": evaluation["accuracy"],
                 "misclassified": evaluation["misclassified"],
-                "best_epoch": training["best_epoch"],
-                "best_epoch_val_accuracy": round(training["best_epoch_val_accuracy"], 6),
+                "best_epochs": [member["best_epoch"] for member in members.values()],
+                "val_accuracy": round(
+                    training.get("ensemble_val_accuracy", training.get("best_epoch_val_accuracy")), 6
+                ),
                 "epochs_run": training["epochs_run"],
                 "train_time_s": training["train_time_s"],
                 "process_cpu_s": processes[-1]["cpu_s"],
@@ -123,26 +136,49 @@ def train_seeds(root: Path, env: dict, seeds: list[int]) -> tuple[list[dict], li
     return figures, processes
 
 
-def train_variants(root: Path, env: dict, seeds: list[int], quick: bool) -> dict[str, dict]:
-    """Each variant trained with every seed (only the default with --quick); the default is trained last, so
-    that its model is the one whose inference is measured."""
+def train_variants(root: Path, env: dict, seeds: list[int], chosen: list[str], repeats: int) -> dict[str, dict]:
+    """Each variant trained with every seed, and the inference cost of its last model; the default is trained
+    last, so that its model is the one whose inference is measured in full."""
     params_path = root / "params.yaml"
     base = params_path.read_text()
-    chosen = {"default": {}} if quick else variants(environment.describe()["isa"])
+    trained = variants(environment.describe()["isa"], chosen)
     results = {}
-    for name in sorted(chosen, key=lambda name: name == "default"):
-        set_overrides(params_path, base, chosen[name])
+    for name in sorted(trained, key=lambda name: name == "default"):
+        set_overrides(params_path, base, trained[name])
         seed_runs, processes = train_seeds(root, env, seeds)
-        results[name] = {"overrides": chosen[name], "seeds": seed_runs, "process": median_of(processes)}
+        results[name] = {
+            "label": label(name),
+            "overrides": trained[name],
+            "seeds": seed_runs,
+            "process": median_of(processes),
+            **serving_cost(root, repeats),
+        }
     params_path.write_text(base)
     return results
+
+
+def serving_cost(root: Path, repeats: int) -> dict:
+    """The inference cost of the model in `root`: forward MFLOP per image, and ONNX Runtime's images/s (the
+    served path) on the test images in batches."""
+    from bench.flops import forward_flops
+    from classifier import inference as served
+    from classifier import keras_model
+    from classifier.params import checks
+    from classifier.params.dataset import Dataset
+
+    model = keras_model.load_model(root / "models" / "model.h5", checks.load(Dataset, root / "params.yaml"))
+    with np.load(root / "data" / "processed" / "test.npz") as data:
+        images = np.ascontiguousarray(data["x"], np.float32)
+    reference = model.predict(images, batch_size=inference.BATCH, verbose=0)
+    figures = inference.runtime_figures(served.Classifier(root / "models" / "model.onnx"), images, reference, repeats)
+    return {"forward_mflop": round(forward_flops(model) / 1e6, 2), "images_per_s": figures["images_per_s"]}
 
 
 def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: bool) -> dict:
+def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], chosen: list[str], quick: bool) -> dict:
     results = {}
     outputs = {"fetch": paths.RAW_DIR, "preprocess": paths.PROCESSED_DIR}
     for name in ("params", *outputs):
@@ -152,7 +188,7 @@ def run_stages(root: Path, env: dict, repeats: int, seeds: list[int], quick: boo
                 shutil.rmtree(root / outputs[name].relative_to(paths.ROOT), ignore_errors=True)
             runs.append(measure(stage(name), root, env))
         results[name] = median_of(runs)
-    trained = train_variants(root, env, seeds, quick)
+    trained = train_variants(root, env, seeds, chosen, repeats)
     results["train"] = trained["default"]["process"]
     reference = measure(
         [sys.executable, "-m", "bench.reference", "--root", str(root), "--epochs", "1" if quick else "15"], root, env
@@ -197,7 +233,10 @@ def variant_summary(variant: dict, reference: dict) -> dict:
     train_time_s = statistics.median(run["train_time_s"] for run in seeds)
     process_cpu_s = statistics.median(run["process_cpu_s"] for run in seeds)
     return {
+        "label": variant["label"],
         "overrides": variant["overrides"],
+        "forward_mflop": variant["forward_mflop"],
+        "images_per_s": variant["images_per_s"],
         "test_accuracy": spread([run["test_accuracy"] for run in seeds]),
         "train_time_s": train_time_s,
         "process_cpu_s": process_cpu_s,
@@ -211,7 +250,10 @@ def summarise(root: Path, timings: dict, noop_s: float, model: dict, quick: bool
     with np.load(root / "data" / "processed" / "train.npz") as data:
         train_images = len(data["y"])
     reference = timings["reference"]
-    variants = {name: variant_summary(v, reference) for name, v in timings["variants"].items()}
+    trained = timings["variants"]
+    variants = {
+        name: variant_summary(trained[name], reference) for name in sorted(trained, key=lambda n: n != "default")
+    }
     default = variants["default"]
     images_per_s = statistics.median(train_images * run["epochs_run"] / run["train_time_s"] for run in default["seeds"])
     reference_images_per_s = reference["train_images"] * reference["epochs"] / reference["train_time_s"]
@@ -266,29 +308,25 @@ def markdown(r: dict) -> str:
         "",
         f"bfloat16 arithmetic in hardware (AMX or AVX512-BF16): {'yes' if r['bf16_native'] else 'no'}.",
         "",
-        "| variant | test accuracy: median (min-max) | training time (median) | ratio to reference: wall, CPU |",
-        "|---|---:|---:|---|",
+        "The frontier: each point is a set of params anyone reruns (`make bench PROFILES=...`), trained with each "
+        "seed; the plot is frontier.png.",
+        "",
+        frontier.markdown(r["variants"], ref),
     ]
-    for name, v in r["variants"].items():
-        a = v["test_accuracy"]
-        lines.append(
-            f"| {name} | {a['median']:.2%} ({a['min']:.2%}-{a['max']:.2%}) | {v['train_time_s']:.1f} s "
-            f"| {v['train_time_ratio']:.3f}, {v['process_cpu_ratio']:.3f} |"
-        )
-    for name, v in r["variants"].items():
-        overrides = " ".join(f"`{key}={value}`" for key, value in v["overrides"].items()) or "none"
+    for v in r["variants"].values():
+        overrides = " ".join(f"`{key}={profiles.shown(value)}`" for key, value in v["overrides"].items()) or "none"
         lines += [
             "",
-            f"Seeds of {name} (overrides: {overrides}):",
+            f"Seeds of the {v['label']} (overrides: {overrides}):",
             "",
-            "| seed | test accuracy | wrong | best epoch (validation accuracy) | training time |",
-            "|---:|---:|---:|---|---:|",
+            "| seed | test accuracy | wrong | best epoch of each model | validation accuracy | training time |",
+            "|---:|---:|---:|---|---:|---:|",
         ]
         for run in v["seeds"]:
             lines.append(
                 f"| {run['seed']} | {run['test_accuracy']:.2%} | {run['misclassified']} "
-                f"| {run['best_epoch']} of {run['epochs_run']} ({run['best_epoch_val_accuracy']:.2%}) "
-                f"| {run['train_time_s']:.1f} s |"
+                f"| {', '.join(map(str, run['best_epochs']))} (of {run['epochs_run']} epochs in all) "
+                f"| {run['val_accuracy']:.2%} | {run['train_time_s']:.1f} s |"
             )
     lines += [
         "",
@@ -310,27 +348,39 @@ def markdown(r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=paths.ROOT / "bench")
+    parser.add_argument("--out", type=Path, help="default: bench/ for a full run, .cache/bench/ for a subset")
     parser.add_argument(
         "--seeds",
         type=int,
         nargs="+",
-        default=[42, 1, 2],
-        help="train.seed values to train the default with (default: 42 1 2)",
+        default=FULL_SEEDS,
+        help=f"train.seed values to train each variant with (default: {' '.join(map(str, FULL_SEEDS))})",
+    )
+    parser.add_argument(
+        "--profiles",
+        nargs="*",
+        choices=[*TRAINING_PROFILES, BF16],
+        default=TRAINING_PROFILES,
+        help=f"trained besides the default (default: {' '.join(TRAINING_PROFILES)}; {BF16}: the default in "
+        "mixed_bfloat16, where the CPU has it)",
     )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    full = not args.quick and args.seeds == FULL_SEEDS and set(TRAINING_PROFILES) <= set(args.profiles)
+    out = args.out or paths.ROOT / ("bench" if full else ".cache/bench")
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as tmp:
         root = Path(tmp)
         env = make_copy(root, args.quick)
-        timings = run_stages(root, env, args.repeats, args.seeds, args.quick)
+        timings = run_stages(root, env, args.repeats, args.seeds, args.profiles, args.quick)
         noop_s = noop_repro(root, env, args.repeats)
         results = summarise(
             root, timings, noop_s, inference.model_figures(root, args.repeats, 0.01 if args.quick else 1.0), args.quick
         )
-    files.write_json(args.out / "results.json", results)
-    files.write_text(args.out / "results.md", markdown(results))
+    files.write_json(out / "results.json", results)
+    files.write_text(out / "results.md", markdown(results))
+    frontier.plot(results["variants"], results["reference"], results["machine"], out / "frontier.png")
     print(markdown(results))
+    print(f"wrote {out}/results.md, results.json and frontier.png")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The CNN, built from params.yaml `train.model`: what the train stage fits and saves."""
+"""The CNN, built from params.yaml `train.model`, and the average of several (`train.ensemble`): what the train
+stage fits and saves."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from classifier.params.dataset import Dataset
 from classifier.params.train import Train
 
 
-def build_model(p: Train, d: Dataset) -> keras.Model:
+def build_model(p: Train, d: Dataset, name: str = "mnist_cnn") -> keras.Model:
     """Conv blocks (per filter count: conv [+BN] + ReLU; then 2x2 max pooling and dropout where the block asks),
     dense layers [+BN] + ReLU + dropout, softmax over the classes. Filter and unit counts are scaled by width."""
 
@@ -47,7 +48,7 @@ def build_model(p: Train, d: Dataset) -> keras.Model:
     # float32 whatever train.precision says: a softmax and its loss in bfloat16 lose the small probabilities
     layers.append(keras.layers.Dense(d.num_classes, activation="softmax", name="digit", dtype="float32"))
     try:
-        return keras.Sequential(layers, name="mnist_cnn")
+        return keras.Sequential(layers, name=name)
     except ValueError as exc:
         raise UserError(
             f"train.model cannot be built ({str(exc).splitlines()[0]}); the conv blocks shrink the "
@@ -62,6 +63,21 @@ def float32_copy(p: Train, d: Dataset, model: keras.Model) -> keras.Model:
     if p.precision == "float32":
         return model
     keras.mixed_precision.set_dtype_policy("float32")
-    copy = build_model(p, d)
+    copy = build_model(p, d, name=model.name)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def member_name(index: int) -> str:
+    """The name of an ensemble's member `index` (from 0), unique inside the saved model."""
+    return f"member_{index + 1}"
+
+
+def averaged(members: list[keras.Model], d: Dataset) -> keras.Model:
+    """One model of the `members`: each sees the image, and their softmax outputs are averaged, with Keras's own
+    layers only, so the .h5 loads with no custom objects and exports like a single model. One member is itself."""
+    if len(members) == 1:
+        return members[0]
+    image = keras.Input(shape=d.input_shape, name="image")
+    probabilities = keras.layers.Average(name="average", dtype="float32")([member(image) for member in members])
+    return keras.Model(image, probabilities, name="mnist_cnn_ensemble")

@@ -31,6 +31,7 @@ def to_onnx(model, class_names: list[str]) -> bytes:
     spec = tf.TensorSpec(model.input_shape, tf.float32, name=INPUT_NAME)
     with native_stderr_silenced():
         graph, _ = tf2onnx.convert.from_function(forward, input_signature=[spec], opset=OPSET)
+    canonical_order(graph.graph)
     canonical_names(graph.graph)
     graph.doc_string = ""
     del graph.metadata_props[:]
@@ -38,6 +39,28 @@ def to_onnx(model, class_names: list[str]) -> bytes:
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
     return graph.SerializeToString(deterministic=True)
+
+
+def canonical_order(graph) -> None:
+    """Put the graph's nodes in one order fixed by its structure: each node after its inputs' producers, taken
+    depth first from the output, input by input. tf2onnx's own order of independent branches (an ensemble's
+    members) changes from process to process."""
+    producer = {name: node for node in graph.node for name in node.output}
+    ordered: list = []
+    placed: set[int] = set()
+    stack = [(producer[value.name], False) for value in reversed(graph.output)]
+    while stack:
+        node, inputs_placed = stack.pop()
+        if id(node) in placed:
+            continue
+        if inputs_placed:
+            placed.add(id(node))
+            ordered.append(type(node).FromString(node.SerializeToString()))
+            continue
+        stack.append((node, True))
+        stack += [(producer[name], False) for name in reversed(node.input) if name in producer]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def canonical_names(graph) -> None:
@@ -63,6 +86,9 @@ def canonical_names(graph) -> None:
         initializer.name = renamed(initializer.name)
     for value in [*graph.value_info, *graph.output]:
         value.name = renamed(value.name)
+    infos = sorted(graph.value_info, key=lambda value: int(value.name[1:]) if value.name[1:].isdigit() else -1)
+    del graph.value_info[:]
+    graph.value_info.extend(infos)
     order = {name: index for index, name in enumerate(names.values())}  # initializers in the order of first use
     initializers = sorted(graph.initializer, key=lambda tensor: order[tensor.name])
     del graph.initializer[:]
@@ -81,9 +107,11 @@ def batch_norm_folded(model):
     """`model` at inference with each BatchNormalization that follows a Conv2D or Dense layer folded into it: at
     inference a batch normalisation is y = x * scale + shift per channel (scale = gamma / sqrt(variance + epsilon),
     shift = beta - mean * scale), so the layer before it computes the same with its kernel times scale and its
-    bias times scale plus shift. A model that is not a Sequential of such layers is returned as it is."""
+    bias times scale plus shift. An ensemble (classifier.model.averaged) gets each member folded."""
     if not isinstance(model, keras.Sequential):
-        return model
+        return keras.models.clone_model(
+            model, clone_function=lambda layer: batch_norm_folded(layer) if isinstance(layer, keras.Model) else layer
+        )
     layers = []
     for layer in model.layers:
         before = layers[-1] if layers else None

@@ -13,7 +13,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from classifier import cluster, files, paths
-from classifier.model import build_model
+from classifier.model import averaged, build_model, member_name
 from classifier.params.dataset import Dataset
 from classifier.params.train import Train
 
@@ -26,9 +26,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def augmentation_layers(p: Train) -> list[keras.layers.Layer]:
-    """Random rotation, shift and zoom (those not set to 0), filling with the black background, and left-right
-    mirroring where asked. Keras runs these layers only in training; compile_trainer puts them in front of the
-    model for fit(), and the model is saved without them."""
+    """Random rotation, shift and zoom (those not set to 0), filling with the black background, left-right
+    mirroring and random erasing (a black rectangle) where asked. Keras runs these layers only in training;
+    compile_trainer puts them in front of the model for fit(), and the model is saved without them."""
     fill = {"fill_mode": "constant", "fill_value": 0.0}
     layers = []
     aug = p.augmentation
@@ -40,6 +40,12 @@ def augmentation_layers(p: Train) -> list[keras.layers.Layer]:
         layers.append(keras.layers.RandomZoom(aug.zoom, seed=p.seed + 2, **fill))
     if aug.horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=p.seed + 3))
+    if aug.erasing:
+        layers.append(
+            keras.layers.RandomErasing(
+                aug.erasing, scale=(0.02, 0.25), fill_value=0.0, value_range=(0, 1), seed=p.seed + 4
+            )
+        )
     return layers
 
 
@@ -104,35 +110,44 @@ def shard_by_element(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def train(p: Train, d: Dataset) -> keras.Model | None:
-    """Fit a model on the training split, early-stopping on the validation split; log the per-epoch history and
-    the summary to metrics/train/ through dvclive. In a cluster, every worker trains its share in lockstep and
-    only the chief gets the model (the others get None)."""
+def member_params(p: Train, index: int) -> Train:
+    """The params of an ensemble's member `index` (from 0): the same but the seed, seed + 1000 * index, so member 0
+    is the single model of the same params, and the members of seeds 1 and 2 share none."""
+    return p.model_copy(update={"seed": p.seed + 1000 * index})
+
+
+def train(p: Train, d: Dataset) -> list[keras.Model] | None:
+    """Fit `train.ensemble` models in turn on the training split, each early-stopping on the validation split; log
+    their per-epoch history (one member after another) and the summary to metrics/train/ through dvclive. In a
+    cluster, every worker trains its share in lockstep and only the chief gets the models (the others get None)."""
     in_cluster, chief = cluster.in_cluster(), cluster.is_chief()
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if in_cluster else tf.distribute.get_strategy()
-    seed_everything(p.seed, p.deterministic)
-    keras.mixed_precision.set_dtype_policy(p.precision)
     train_x, train_y = files.load_processed("train")
     val_x, val_y = files.load_processed("val")
-    with strategy.scope():
-        model = build_model(p, d)
-        if chief:
-            model.summary()
-        trainer = compile_trainer(p, model, steps_per_epoch=-(-len(train_x) // p.batch_size), in_cluster=in_cluster)
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor=p.early_stopping.monitor,
-        mode="max" if p.early_stopping.monitor == "val_accuracy" else "min",
-        patience=p.early_stopping.patience,
-        restore_best_weights=True,
-        verbose=int(chief),
-    )
-    train_data = make_dataset(train_x, train_y, p.batch_size, p.seed, shuffle=True)
-    val_data = make_dataset(val_x, val_y, 1024, p.seed, shuffle=False)
-    if in_cluster:
-        train_data, val_data = shard_by_element(train_data), shard_by_element(val_data)
 
-    def fit(callbacks: list, verbose: int) -> keras.callbacks.History:
-        return trainer.fit(
+    def fit(index: int, callbacks: list, verbose: int) -> tuple[keras.Model, keras.callbacks.EarlyStopping, dict]:
+        member = member_params(p, index)
+        seed_everything(member.seed, p.deterministic)
+        keras.mixed_precision.set_dtype_policy(p.precision)
+        with strategy.scope():
+            model = build_model(member, d, name="mnist_cnn" if p.ensemble == 1 else member_name(index))
+            if chief and index == 0:
+                model.summary()
+            trainer = compile_trainer(
+                member, model, steps_per_epoch=-(-len(train_x) // p.batch_size), in_cluster=in_cluster
+            )
+        early_stopping = keras.callbacks.EarlyStopping(
+            monitor=p.early_stopping.monitor,
+            mode="max" if p.early_stopping.monitor == "val_accuracy" else "min",
+            patience=p.early_stopping.patience,
+            restore_best_weights=True,
+            verbose=int(chief),
+        )
+        train_data = make_dataset(train_x, train_y, p.batch_size, member.seed, shuffle=True)
+        val_data = make_dataset(val_x, val_y, 1024, member.seed, shuffle=False)
+        if in_cluster:
+            train_data, val_data = shard_by_element(train_data), shard_by_element(val_data)
+        history = trainer.fit(
             train_data,
             validation_data=val_data,
             epochs=p.epochs,
@@ -140,19 +155,35 @@ def train(p: Train, d: Dataset) -> keras.Model | None:
             callbacks=[early_stopping, *callbacks],
             verbose=verbose,
         )
+        return model, early_stopping, history.history
 
     if not chief:  # trains its share in lockstep with the chief, which alone writes
-        fit([], verbose=0)
+        for index in range(p.ensemble):
+            fit(index, [], verbose=0)
         return None
+    members, summaries = [], {}
     with Live(dir=str(paths.TRAIN_LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
         started = time.perf_counter()
-        history = fit([DVCLiveCallback(live=live)], verbose=2)
+        for index in range(p.ensemble):
+            model, early_stopping, history = fit(index, [DVCLiveCallback(live=live)], verbose=2)
+            members.append(model)
+            summaries[str(index + 1)] = {
+                "epochs_run": len(history["loss"]),
+                "best_epoch": early_stopping.best_epoch + 1,
+                "best_epoch_val_accuracy": float(history["val_accuracy"][early_stopping.best_epoch]),
+            }
         live.summary["train_time_s"] = round(time.perf_counter() - started, 1)
-        live.summary["epochs_run"] = len(history.history["loss"])
-        live.summary["best_epoch"] = early_stopping.best_epoch + 1
-        live.summary["best_epoch_val_accuracy"] = float(history.history["val_accuracy"][early_stopping.best_epoch])
-    print(
-        f"best epoch {live.summary['best_epoch']}, val accuracy {live.summary['best_epoch_val_accuracy']:.4f}, "
-        f"{live.summary['train_time_s']} s"
-    )
-    return model
+        if p.ensemble == 1:
+            live.summary.update(summaries["1"])
+        else:
+            live.summary["epochs_run"] = sum(member["epochs_run"] for member in summaries.values())
+            live.summary["ensemble_val_accuracy"] = accuracy(averaged(members, d), val_x, val_y)
+            live.summary["members"] = summaries
+    validated = live.summary.get("ensemble_val_accuracy", live.summary.get("best_epoch_val_accuracy"))
+    print(f"validation accuracy {validated:.4f} ({p.ensemble} model(s)), {live.summary['train_time_s']} s")
+    return members
+
+
+def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    """The share of the one-hot labels `y` that `model` classifies right."""
+    return float(np.mean(model.predict(x, batch_size=1024, verbose=0).argmax(axis=1) == y.argmax(axis=1)))

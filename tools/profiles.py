@@ -1,6 +1,6 @@
 """Named sets of parameter overrides, defined once: `make exp-fast` and `make sweep` take the fast profile from
-here, `make exp PROFILE=fashion` trains on Fashion-MNIST, and the benchmark measures the default params, each
-training profile, and the default with mixed_bfloat16.
+here, `make exp PROFILE=accurate` trains the most accurate, `make exp PROFILE=fashion` trains on Fashion-MNIST,
+and the benchmark (`make bench`) measures the default params and each training profile.
 
 Usage: python -m tools.profiles NAME   prints the profile as `dvc exp run` takes it: -S key=value ...
 """
@@ -29,11 +29,20 @@ PROFILES: dict[str, dict[str, object]] = {
         "train.augmentation.shift": 0,
         "train.augmentation.zoom": 0,
     },
+    # For the best accuracy within 4 times the Keras reference's training time (issue 23): the default model trained
+    # for 25 epochs instead of 9 (its cosine schedule stretched over them), with early stopping that waits them
+    # all out and keeps the best epoch's weights; about 2.8 times the default's training, the same inference.
+    # Chosen by validation accuracy over an ensemble of three default models (train.ensemble: 3) of the same
+    # training time: docs/experiments.md, round 10.
+    "accurate": {
+        "train.epochs": 25,
+        "train.early_stopping.patience": 25,
+    },
     # Fashion-MNIST (Zalando's clothes, MNIST's format): its class names and checksums, Debian's package
     # dataset-fashion-mnist as the local copy, then Zalando's mirror; and training settings for clothes, chosen by
-    # validation accuracy (docs/experiments.md, rounds 8 and 9): no strided first convolution (3x3 convolutions
-    # on the full 28x28 image, pooled twice), a dense layer of 256, 20 epochs, mirrored images, no rotation or
-    # zoom.
+    # validation accuracy (docs/experiments.md, rounds 8 to 10): no strided first convolution (3x3 convolutions
+    # on the full 28x28 image, pooled twice), a dense layer of 256, all 1.5 times as wide, 20 epochs, mirrored
+    # images, no rotation or zoom.
     "fashion": {
         "dataset.name": "Fashion-MNIST",
         "dataset.classes": [
@@ -62,6 +71,7 @@ PROFILES: dict[str, dict[str, object]] = {
             {"filters": [128], "kernel_size": 3, "strides": 1, "padding": "valid", "pool": False, "dropout": 0.2},
         ],
         "train.model.dense_units": [256],
+        "train.model.width": 1.5,
         "train.epochs": 20,
         "train.augmentation.rotation_deg": 0,
         "train.augmentation.zoom": 0,

@@ -41,6 +41,10 @@ class Augmentation(Section):
     horizontal_flip: bool = Field(
         description="random left-right mirroring (off for digits, where a mirrored 2 is no 2; on for clothes)"
     )
+    erasing: Fraction = Field(
+        description="random erasing: each image gets a black rectangle of 2-25% of its area with a probability "
+        "drawn from [0, erasing] (0: off)"
+    )
 
 
 class EarlyStopping(Section):
@@ -67,6 +71,12 @@ class Train(Section):
     precision: Literal["float32", "mixed_bfloat16"] = Field(
         description="training arithmetic: float32, or mixed_bfloat16 (bfloat16 compute, float32 weights; fast "
         "only where the CPU has AMX or AVX512-BF16). The saved model computes in float32 either way"
+    )
+    ensemble: int = Field(
+        ge=1,
+        le=16,
+        description="models trained one after another, with seeds seed, seed+1000, ...; the saved model averages "
+        "their softmax (1: a single model)",
     )
     learning_rate: float = Field(
         gt=0, le=1, description="Adam's peak learning rate, reached after the warm-up, then cosine decay to 0"

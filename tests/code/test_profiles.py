@@ -39,8 +39,7 @@ def test_an_unknown_profile_names_the_known_ones():
         profiles.set_params("quick")
 
 
-def test_the_readme_shows_the_fast_profile_as_defined():
+def test_the_readme_shows_the_accurate_profile_as_defined():
     readme = (paths.ROOT / "README.md").read_text()
-    block = readme[readme.index("### Fast profile") :].split("```", 2)[1]
-    shown = [word for word in block.split() if "=" in word]
-    assert shown == profiles.set_params("fast")[1::2]
+    bullet = readme[readme.index("- `accurate`: ") :].split("\n- ", 1)[0]
+    assert bullet.split("`")[3] == " ".join(profiles.set_params("accurate"))

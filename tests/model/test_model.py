@@ -1,15 +1,17 @@
 """Model: the built network follows the params, learns a tiny set, survives the HDF5 round trip, and
 ignores augmentation at inference."""
 
+import random
 import re
 
 import keras
 import numpy as np
+import onnx
 import pytest
 import yaml
 
 from classifier import errors, inference, onnx_export, paths, splits, training
-from classifier.model import build_model, float32_copy
+from classifier.model import averaged, build_model, float32_copy, member_name
 from classifier.params import checks, sections
 from classifier.params.overrides import changed
 from tests.support import synthetic
@@ -163,6 +165,20 @@ def test_the_export_folds_batch_norm_into_the_layer_before_and_answers_as_predic
     assert onnx_export.batch_norm_folded(unnormalised).count_params() == unnormalised.count_params()
 
 
+def test_an_ensembles_onnx_bytes_follow_its_graph_not_tf2onnxs_order_of_the_members(train_params):
+    data = onnx_export.to_onnx(
+        averaged([build_model(train_params, MNIST, member_name(i)) for i in range(2)], MNIST), MNIST.classes
+    )
+    model = onnx.load_from_string(data)
+    nodes = [onnx.NodeProto.FromString(node.SerializeToString()) for node in model.graph.node]
+    random.Random(0).shuffle(nodes)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx_export.canonical_order(model.graph)
+    onnx_export.canonical_names(model.graph)
+    assert model.SerializeToString(deterministic=True) == data
+
+
 def test_a_bfloat16_trained_model_is_saved_as_float32(train_params):
     p = changed(train_params, precision="mixed_bfloat16")
     keras.mixed_precision.set_dtype_policy(p.precision)
@@ -189,6 +205,20 @@ def test_augmentation_moves_pixels_in_training_only(train_params):
     assert [
         type(layer).__name__ for layer in training.augmentation_layers(changed(p, **{"augmentation.rotation_deg": 0}))
     ] == ["RandomTranslation", "RandomZoom"], "a transformation set to 0 costs nothing"
+
+
+def test_random_erasing_blacks_out_one_rectangle_in_about_the_share_asked(train_params):
+    p = changed(train_params, **{f"augmentation.{name}": 0 for name in ("rotation_deg", "shift", "zoom")})
+    [eraser] = training.augmentation_layers(changed(p, **{"augmentation.erasing": 0.6}))
+    x = np.ones((2000, 28, 28, 1), np.float32)
+    erased = 1 - np.asarray(eraser(x, training=True)).reshape(len(x), -1).mean(axis=1)
+    assert 0.25 < (erased > 0).mean() < 0.35, "a chance drawn from [0, 0.6] per image: 0.3 on average"
+    assert erased[erased > 0].min() >= 0.02 * 0.9 and erased.max() <= 0.25 * 1.1, "2-25% of the image"
+    images = np.asarray(eraser(x[:64], training=True))[..., 0]
+    for black in images[(images == 0).any(axis=(1, 2))] == 0:
+        rows, cols = np.nonzero(black)
+        assert black.sum() == (np.ptp(rows) + 1) * (np.ptp(cols) + 1), "one black rectangle"
+    np.testing.assert_array_equal(np.asarray(eraser(x, training=False)), x)
 
 
 def test_learning_rate_warms_up_then_decays(train_params):

@@ -6,11 +6,26 @@ import sys
 
 from classifier import paths
 from tests.support.project import STAGES
+from tools.profiles import PROFILES
 
 
 def test_benchmark_runs_on_tiny_data(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--repeats", "1", "--seeds", "7", "8", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--repeats",
+            "1",
+            "--seeds",
+            "7",
+            "8",
+            "--profiles",
+            "accurate",
+            "--out",
+            str(tmp_path),
+        ],
         cwd=paths.ROOT,
         capture_output=True,
         text=True,
@@ -37,7 +52,16 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     assert inference["predict_one_wall_s"] > 0 and inference["predict_300_peak_mb"] > 10
     assert inference["streamed_npy"]["rows"] == inference["streamed_npy"]["images"] == inference["streamed_npz"]["rows"]
     assert "over the 0.02 GB limit" in inference["bomb"]["error"]
+    assert list(figures["variants"]) == ["default", "accurate"]
+    accurate = figures["variants"]["accurate"]
+    assert accurate["overrides"] == PROFILES["accurate"]
+    assert accurate["forward_mflop"] == project["forward_mflop"] and accurate["images_per_s"] > 0
+    epochs = PROFILES["accurate"]["train.epochs"]
+    assert all(run["epochs_run"] == epochs and 0 <= run["val_accuracy"] <= 1 for run in accurate["seeds"])
+    assert (tmp_path / "frontier.png").read_bytes().startswith(b"\x89PNG")
     table = (tmp_path / "results.md").read_text()
+    assert "| accurate profile | 2 |" in table and "| Keras mnist_convnet reference | 1 |" in table
+    assert "- accurate: >= 99.70% within 4x the reference's time; got" in table
     assert "| train time ratio (project / reference) |" in table and "| evaluate |" in table
     assert "| ONNX Runtime as shipped (classifier.inference) |" in table and "The zip bomb" in table
-    assert "| test accuracy: median (min-max) |" in table and table.count("\n| 7 |") + table.count("\n| 8 |") == 2
+    assert "| test accuracy: median (min-max) |" in table and table.count("\n| 7 |") + table.count("\n| 8 |") == 4

@@ -1,0 +1,80 @@
+"""The accuracy/time frontier of `make bench`: each trained variant (the default params, each profile of
+tools/profiles.py) and the Keras reference as one point, test accuracy (median, min and max over the seeds)
+against training time, in a table with the issue's targets and a plot (bench/frontier.png)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from classifier.plots import save_figure  # noqa: E402
+
+# What each point should reach, as a test accuracy (median of the seeds) within a training-time ratio to the
+# reference on the same machine (issue 23).
+TARGETS = {"default": (0.996, 1.0), "accurate": (0.997, 4.0)}
+
+
+def target_line(name: str, variant: dict) -> str:
+    """The variant's target, and whether its median met it, or by how much it missed, in accuracy and in time."""
+    accuracy, ratio = TARGETS[name]
+    got, took = variant["test_accuracy"]["median"], variant["train_time_ratio"]
+    misses = []
+    if got < accuracy:
+        misses.append(f"{(accuracy - got) * 100:.2f} pp short")
+    if took > ratio:
+        misses.append(f"{took / ratio:.2f} times the time allowed")
+    verdict = "met" if not misses else "missed: " + ", ".join(misses)
+    return (
+        f"- {name}: >= {accuracy:.2%} within {ratio:g}x the reference's time; got {got:.2%} at {took:.2f}x: {verdict}."
+    )
+
+
+def markdown(variants: dict[str, dict], reference: dict) -> str:
+    lines = [
+        "| point | seeds | test accuracy: median (min-max) | training time (median) | ratio to reference: wall, CPU "
+        "| forward MFLOP per image | inference (ONNX Runtime, images/s) |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for v in variants.values():
+        a = v["test_accuracy"]
+        lines.append(
+            f"| {v['label']} | {len(v['seeds'])} | {a['median']:.2%} ({a['min']:.2%}-{a['max']:.2%}) "
+            f"| {v['train_time_s']:.0f} s | {v['train_time_ratio']:.2f}, {v['process_cpu_ratio']:.2f} "
+            f"| {v['forward_mflop']} | {v['images_per_s']:,} |"
+        )
+    lines += [
+        f"| Keras mnist_convnet reference | 1 | {reference['test_accuracy']:.2%} | {reference['train_time_s']:.0f} s "
+        f"| 1.00, 1.00 | {reference['forward_mflop']} | |",
+        "",
+        "Targets (median of the seeds, on this CPU):",
+        "",
+        *(target_line(name, variants[name]) for name in TARGETS if name in variants),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(variants: dict[str, dict], reference: dict, machine: str, path: Path) -> None:
+    """Test accuracy (median, with the seeds' range as a bar) against the training-time ratio to the reference."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for v in variants.values():
+        a = v["test_accuracy"]
+        x, y = v["train_time_ratio"], a["median"] * 100
+        ax.errorbar(x, y, yerr=[[y - a["min"] * 100], [a["max"] * 100 - y]], fmt="o", capsize=4)
+        ax.annotate(f"{v['label']} ({len(v['seeds'])} seeds)", (x, y), xytext=(6, 4), textcoords="offset points")
+    ax.plot(1.0, reference["test_accuracy"] * 100, "ks")
+    ax.annotate("Keras reference", (1.0, reference["test_accuracy"] * 100), xytext=(6, -12), textcoords="offset points")
+    for name, (accuracy, ratio) in TARGETS.items():
+        if name in variants:
+            ax.plot([0.03, ratio], [accuracy * 100] * 2, ":", color="grey")
+            ax.plot([ratio] * 2, [accuracy * 100 - 0.1, accuracy * 100], ":", color="grey")
+            ax.annotate(f"{name} target", (ratio, accuracy * 100), xytext=(-70, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("training time / the reference's (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"Accuracy against training time\n{machine}", fontsize=9)
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)

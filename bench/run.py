@@ -23,10 +23,11 @@ Works in a temporary copy of the project (the workspace is left alone) on the re
   - inference with models/model.onnx in ONNX Runtime, the path the tools use: images per second in
     batches of 1000, single-image latency (median, p99), and its agreement with Keras's predict().
 Writes OUT/results.json, OUT/results.md and OUT/frontier.png, naming the CPU (model and instruction sets): the
-same params give other figures on another CPU. A full run (the default seeds and profiles) takes about 80
-minutes on 2 cores and writes to bench/; a subset, for daily use, writes to .cache/bench/ unless --out says
-otherwise, so that bench/ keeps the figures of a full run. --quick runs tiny synthetic data for 1 epoch: it checks that
-the benchmark works (the test suite uses it); its figures mean nothing.
+same params give other figures on another CPU. A full run (the default seeds, profiles and repeats) takes about
+80 minutes on 2 cores and writes to bench/; a subset, for daily use, writes to .cache/bench/ unless --out says
+otherwise, so that bench/ keeps the figures of a full run. --quick runs tiny synthetic data (the default for 1
+epoch, each profile for its own): it checks that the benchmark works (the test suite uses it); its figures mean
+nothing.
 """
 
 from __future__ import annotations
@@ -347,7 +348,7 @@ def markdown(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each short stage (default: 3)")
     parser.add_argument("--out", type=Path, help="default: bench/ for a full run, .cache/bench/ for a subset")
     parser.add_argument(
         "--seeds",
@@ -366,7 +367,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    full = not args.quick and args.seeds == FULL_SEEDS and set(TRAINING_PROFILES) <= set(args.profiles)
+    full = (
+        not args.quick
+        and args.repeats == 3
+        and sorted(args.seeds) == sorted(FULL_SEEDS)
+        and set(TRAINING_PROFILES) <= set(args.profiles)
+    )
     out = args.out or paths.ROOT / ("bench" if full else ".cache/bench")
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as tmp:
         root = Path(tmp)

@@ -59,6 +59,8 @@ def canonical_order(graph) -> None:
             continue
         stack.append((node, True))
         stack += [(producer[name], False) for name in reversed(node.input) if name in producer]
+    unused = [node for node in graph.node if id(node) not in placed]  # none from tf2onnx; kept, not dropped
+    ordered += [type(node).FromString(node.SerializeToString()) for node in unused]
     del graph.node[:]
     graph.node.extend(ordered)
 

@@ -32,8 +32,8 @@ PROFILES: dict[str, dict[str, object]] = {
     # For the best accuracy within 4 times the Keras reference's training time (issue 23): the default model trained
     # for 25 epochs instead of 9 (its cosine schedule stretched over them), with early stopping that waits them
     # all out and keeps the best epoch's weights; about 2.8 times the default's training, the same inference.
-    # Chosen by validation accuracy over an ensemble of three default models (train.ensemble: 3) of the same
-    # training time: docs/experiments.md, round 10.
+    # Chosen by validation accuracy over an ensemble of three default models (train.ensemble: 3), as many epochs
+    # in all: docs/experiments.md, round 10.
     "accurate": {
         "train.epochs": 25,
         "train.early_stopping.patience": 25,

@@ -31,6 +31,7 @@ HEADLINE = [  # (file, key, label, format)
     (EVAL, "recall_macro", "macro recall", "pct"),
     (EVAL, "misclassified", "misclassified test images", "int"),
     (TRAIN, "best_epoch_val_accuracy", "validation accuracy (best epoch)", "pct"),
+    (TRAIN, "ensemble_val_accuracy", "validation accuracy (ensemble, train.ensemble > 1)", "pct"),
     (TRAIN, "epochs_run", "epochs run", "int"),
     (TRAIN, "train_time_s", "training time (s)", "num"),
 ]
@@ -97,6 +98,8 @@ def metrics_table(diff: dict) -> list[str]:
     lines = ["| metric | base | this | change |", "|---|---:|---:|---:|"]
     for path, key, label, kind in HEADLINE:
         entry = diff.get(path, {}).get(key, {})
+        if not entry:  # neither revision has it (an ensemble's validation accuracy, for single models)
+            continue
         lines.append(
             f"| {label} | {fmt(entry.get('old'), kind)} | {fmt(entry.get('new'), kind)} | {fmt_change(entry, kind)} |"
         )

@@ -8,17 +8,20 @@ Usage: python -m maintenance.pull [dvc pull's targets and options]   (make pull)
   are removed, said in one line, and the pull runs once more.
 - A pull that runs out of disk space prints one error for each file it could not write (thousands) and a last
   line that does not say why, and leaves each unfinished copy in the cache under a temporary name: here it is
-  one line naming the lack of space and the cache, and those temporary files are removed.
+  one line naming the lack of space and the cache, and those temporary files are removed (this pull's and
+  earlier ones', but not one that a process holds open: another DVC may be writing to a shared cache).
 Any other failure is DVC's own message, and its exit code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import psutil
 
 from classifier import errors, paths
 from maintenance import verify_cache
@@ -43,13 +46,21 @@ def temporary_files(stderr: str) -> list[Path]:
     return files if files and all(TEMPORARY.fullmatch(path.name) for path in files) else []
 
 
+def held_open() -> set[str]:
+    """The paths of the files that some process on this machine holds open."""
+    held = set()
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            held.update(file.path for file in process.open_files())
+    return held
+
+
 def shown(path: Path) -> str:
     return str(path.relative_to(paths.ROOT)) if path.is_relative_to(paths.ROOT) else str(path)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    started = time.time()
     pulled = dvc_pull(args)
     leftovers = temporary_files(pulled.stderr) if pulled.returncode else []
     if leftovers:
@@ -63,10 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if NO_SPACE in pulled.stderr:
         cache = verify_cache.cache_dir(paths.ROOT)
-        partial = [  # this pull's: another DVC process may be writing to a shared cache
-            path
-            for path in cache.glob("*/.*.tmp")
-            if TEMPORARY.fullmatch(path.name) and path.stat().st_mtime >= started - 1
+        held = held_open()
+        partial = [  # this pull's and earlier ones', but none that another DVC process is writing to a shared cache
+            path for path in cache.glob("*/.*.tmp") if TEMPORARY.fullmatch(path.name) and str(path) not in held
         ]
         for path in partial:
             path.unlink(missing_ok=True)

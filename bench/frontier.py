@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from classifier.plots import save_figure  # noqa: E402
+from classifier.plots import save_figure
 
 # What each point should reach, as a test accuracy (median of the seeds) within a training-time ratio to the
 # reference on the same machine (issue 23).

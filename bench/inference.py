@@ -118,6 +118,15 @@ def runtime_figures(run: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
     }
 
 
+def keras_and_test_set(root: Path):
+    """The project at `root`'s Keras model, its test images (float32) and the model's probabilities for them:
+    what each runtime is timed on and checked against."""
+    model = keras_model.load_model(root / "models" / "model.h5", checks.load(Dataset, root / "params.yaml"))
+    with np.load(root / "data" / "processed" / "test.npz") as data:
+        images = np.ascontiguousarray(data["x"], np.float32)
+    return model, images, model.predict(images, batch_size=BATCH, verbose=0)
+
+
 def model_figures(root: Path, repeats: int, scale: float = 1.0) -> dict:
     """Every runtime's figures on the project at `root` (its models/ and data/processed/test.npz), the compute
     bound, and predict's calls; `scale` < 1 shrinks the streamed array and the bomb (a check that the benchmark
@@ -126,11 +135,8 @@ def model_figures(root: Path, repeats: int, scale: float = 1.0) -> dict:
 
     from bench.flops import forward_flops
 
-    model = keras_model.load_model(root / "models" / "model.h5", checks.load(Dataset, root / "params.yaml"))
+    model, images, reference = keras_and_test_set(root)
     onnx = root / "models" / "model.onnx"
-    with np.load(root / "data" / "processed" / "test.npz") as data:
-        images = np.ascontiguousarray(data["x"], np.float32)
-    reference = model.predict(images, batch_size=BATCH, verbose=0)
     runtimes = {
         SHIPPED: inference.Classifier(onnx),
         "ONNX Runtime, spinning threads": onnx_runtime(onnx, spinning=True),

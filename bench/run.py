@@ -163,14 +163,8 @@ def serving_cost(root: Path, repeats: int) -> dict:
     served path) on the test images in batches."""
     from bench.flops import forward_flops
     from classifier import inference as served
-    from classifier import keras_model
-    from classifier.params import checks
-    from classifier.params.dataset import Dataset
 
-    model = keras_model.load_model(root / "models" / "model.h5", checks.load(Dataset, root / "params.yaml"))
-    with np.load(root / "data" / "processed" / "test.npz") as data:
-        images = np.ascontiguousarray(data["x"], np.float32)
-    reference = model.predict(images, batch_size=inference.BATCH, verbose=0)
+    model, images, reference = inference.keras_and_test_set(root)
     figures = inference.runtime_figures(served.Classifier(root / "models" / "model.onnx"), images, reference, repeats)
     return {"forward_mflop": round(forward_flops(model) / 1e6, 2), "images_per_s": figures["images_per_s"]}
 

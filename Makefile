@@ -134,7 +134,7 @@ sweep-collect: setup
 
 # Benchmark every stage, and the default and each profile (3 seeds each) beside Keras's mnist_convnet: the frontier
 # in bench/results.{json,md} and bench/frontier.png (about 80 minutes on 2 cores). A subset writes .cache/bench/:
-# make bench PROFILES="fast" SEEDS="42"    (PROFILES: fast, accurate, bf16; PROFILES= : the default alone)
+# make bench PROFILES="fast" SEEDS="42"    (PROFILES: fast, accurate, ensemble, bf16; PROFILES= : the default alone)
 bench: setup
 	python -m bench.run $(if $(filter-out undefined,$(origin PROFILES)),--profiles $(PROFILES)) $(if $(SEEDS),--seeds $(SEEDS))
 

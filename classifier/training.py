@@ -25,10 +25,61 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+class ElasticDistortion(keras.layers.Layer):
+    """Simard et al.'s elastic distortion (2003): each image resampled, bilinearly, through its own smooth random
+    displacement field: uniform noise in [-1, 1] per pixel and axis, blurred by a Gaussian of SIGMA pixels and
+    scaled by `alpha` (their 34 moves a pixel by about 1.4 on average). Outside the image is black. Keras 3.15's
+    RandomElasticTransform is not this: it moves every pixel along the diagonal (docs/experiments.md, round 7)."""
+
+    SIGMA = 4.0  # Simard et al.'s, for 28x28 digits
+
+    def __init__(self, alpha: float, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = alpha
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        taps = np.arange(-3 * self.SIGMA, 3 * self.SIGMA + 1)
+        gaussian = np.exp(-0.5 * (taps / self.SIGMA) ** 2)
+        self.kernel = (gaussian / gaussian.sum()).astype(np.float32)
+
+    def call(self, images, training=False):
+        if not training:
+            return images
+        shape = tf.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        noise = keras.random.uniform([batch, height, width, 2], -1.0, 1.0, seed=self.seed_generator)
+        taps = len(self.kernel)
+        along_rows = tf.constant(self.kernel.reshape(taps, 1, 1, 1) * np.ones((1, 1, 2, 1), np.float32))
+        field = tf.nn.depthwise_conv2d(noise, along_rows, [1, 1, 1, 1], "SAME")
+        field = tf.nn.depthwise_conv2d(field, tf.transpose(along_rows, [1, 0, 2, 3]), [1, 1, 1, 1], "SAME")
+        # Sample at (row + dy, column + dx) from the image framed by one black pixel; a point past the frame
+        # lands on it, so it reads black.
+        framed = tf.pad(tf.cast(images, tf.float32), [[0, 0], [1, 1], [1, 1], [0, 0]])
+        rows = tf.cast(tf.range(height), tf.float32)[None, :, None] + self.alpha * field[..., 0] + 1
+        cols = tf.cast(tf.range(width), tf.float32)[None, None, :] + self.alpha * field[..., 1] + 1
+        top = tf.floor(tf.clip_by_value(rows, 0.0, tf.cast(height, tf.float32)))
+        left = tf.floor(tf.clip_by_value(cols, 0.0, tf.cast(width, tf.float32)))
+        down = tf.clip_by_value(rows - top, 0.0, 1.0)[..., None]
+        right = tf.clip_by_value(cols - left, 0.0, 1.0)[..., None]
+        stride = width + 2
+        corner = (
+            tf.range(batch)[:, None, None] * (height + 2) * stride
+            + tf.cast(top, tf.int32) * stride
+            + tf.cast(left, tf.int32)
+        )
+        pixels = tf.reshape(framed, [-1, shape[3]])  # one row per pixel, one column per channel
+        at = [tf.gather(pixels, corner + offset) for offset in (0, 1, stride, stride + 1)]
+        warped = (1 - down) * ((1 - right) * at[0] + right * at[1]) + down * ((1 - right) * at[2] + right * at[3])
+        return tf.cast(warped, images.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def augmentation_layers(p: Train) -> list[keras.layers.Layer]:
-    """Random rotation, shift and zoom (those not set to 0), filling with the black background, left-right
-    mirroring and random erasing (a black rectangle) where asked. Keras runs these layers only in training;
-    compile_trainer puts them in front of the model for fit(), and the model is saved without them."""
+    """Random rotation, shift and zoom (those not set to 0), filling with the black background, elastic
+    distortion, left-right mirroring and random erasing (a black rectangle) where asked. Keras runs these layers
+    only in training; compile_trainer puts them in front of the model for fit(), and the model is saved without
+    them."""
     fill = {"fill_mode": "constant", "fill_value": 0.0}
     layers = []
     aug = p.augmentation
@@ -38,6 +89,8 @@ def augmentation_layers(p: Train) -> list[keras.layers.Layer]:
         layers.append(keras.layers.RandomTranslation(aug.shift, aug.shift, seed=p.seed + 1, **fill))
     if aug.zoom:
         layers.append(keras.layers.RandomZoom(aug.zoom, seed=p.seed + 2, **fill))
+    if aug.elastic:
+        layers.append(ElasticDistortion(aug.elastic, seed=p.seed + 5))
     if aug.horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=p.seed + 3))
     if aug.erasing:

@@ -38,6 +38,12 @@ class Augmentation(Section):
     rotation_deg: float = Field(ge=0, le=180, description="random rotation within +-degrees (0: off)")
     shift: Fraction = Field(description="random shift up to this fraction of height and width (0: off)")
     zoom: Fraction = Field(description="random zoom in or out up to this fraction (0: off)")
+    elastic: float = Field(
+        ge=0,
+        le=100,
+        description="elastic distortion (Simard et al. 2003): its strength alpha, a smooth random field of sigma "
+        "4 pixels times alpha (theirs: 34, about 1.4 pixels; 0: off)",
+    )
     horizontal_flip: bool = Field(
         description="random left-right mirroring (off for digits, where a mirrored 2 is no 2; on for clothes)"
     )

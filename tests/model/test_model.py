@@ -221,6 +221,26 @@ def test_random_erasing_blacks_out_one_rectangle_in_about_the_share_asked(train_
     np.testing.assert_array_equal(np.asarray(eraser(x, training=False)), x)
 
 
+def test_elastic_distortion_moves_each_pixel_its_own_smooth_way_in_training_only(train_params):
+    p = changed(train_params, **{f"augmentation.{name}": 0 for name in ("rotation_deg", "shift", "zoom")})
+    [elastic] = training.augmentation_layers(changed(p, **{"augmentation.elastic": 34}))
+    columns = np.broadcast_to(np.arange(28, dtype=np.float32)[None, :, None], (28, 28, 1)) / 100
+    ramps = np.stack([columns, columns.transpose(1, 0, 2)] * 32)  # a pixel's value says its column, or its row
+    moved = (np.asarray(elastic(ramps, training=True)) - ramps)[:, 6:22, 6:22, 0] * 100  # in pixels, inside
+    dx, dy = moved[0::2], moved[1::2]
+    assert 1.0 < np.sqrt((dx**2).mean()) < 1.8 and 1.0 < np.sqrt((dy**2).mean()) < 1.8, "Simard's 34: ~1.4 px"
+    assert np.abs(np.diff(dx, axis=2)).mean() < 0.3 * np.abs(dx).mean(), "a smooth field, not per-pixel noise"
+    assert abs(np.corrcoef(dx.ravel(), dy.ravel())[0, 1]) < 0.5, "across and down move independently"
+    assert np.abs(dx[0] - dx[2]).mean() > 0.5 * np.abs(dx).mean(), "each image has its own field"
+    digits, _ = splits.to_model_inputs(*synthetic.digits(16), 10)
+    distorted = np.asarray(elastic(digits, training=True))
+    assert distorted.min() >= 0 and distorted.max() <= 1 and np.abs(distorted - digits).mean() > 0.01
+    np.testing.assert_allclose(distorted.sum(axis=(1, 2, 3)), digits.sum(axis=(1, 2, 3)), rtol=0.25)
+    white = np.asarray(elastic(np.ones((8, 28, 28, 1), np.float32), training=True))
+    assert white[:, 6:22, 6:22].min() > 0.999 and white[:, [0, -1]].min() < 0.95, "black only from outside"
+    np.testing.assert_array_equal(np.asarray(elastic(digits, training=False)), digits)
+
+
 def test_learning_rate_warms_up_then_decays(train_params):
     p = changed(train_params, epochs=4, warmup_epochs=1, learning_rate=0.01)
     schedule = training.learning_rate_schedule(p, steps_per_epoch=10)

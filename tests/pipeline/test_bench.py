@@ -62,6 +62,7 @@ def test_benchmark_runs_on_tiny_data(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| accurate profile | 2 |" in table and "| Keras mnist_convnet reference | 1 |" in table
     assert "- accurate: >= 99.70% within 4x the reference's time; got" in table
+    assert "- best within 1x: " in table and "- best within 10x: " in table
     assert "| train time ratio (project / reference) |" in table and "| evaluate |" in table
     assert "| ONNX Runtime as shipped (classifier.inference) |" in table and "The zip bomb" in table
     assert "| test accuracy: median (min-max) |" in table and table.count("\n| 7 |") + table.count("\n| 8 |") == 4

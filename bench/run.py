@@ -1,13 +1,13 @@
 """Benchmark every stage, and this project's training against the Keras reference, in one run.
 
-Usage: python -m bench.run [--repeats 3] [--seeds 42 1 2] [--profiles fast accurate] [--out DIR] [--quick]
+Usage: python -m bench.run [--repeats 3] [--seeds 42 1 2] [--profiles fast accurate ensemble] [--out DIR] [--quick]
 
 Works in a temporary copy of the project (the workspace is left alone) on the real MNIST from $MNIST_MIRROR
 (default ../shared/data/mnist) with the default params.yaml, and measures:
   - fetch (from the local mirror), preprocess, train, evaluate: wall time and peak memory, each stage in its
     own process; fetch, preprocess and evaluate are run --repeats times and their medians reported;
   - train and evaluate once per --seeds (train.seed) the default params and each of --profiles: the training
-    profiles of tools/profiles.py (fast, accurate; all by default), and `bf16`, the default with
+    profiles of tools/profiles.py (fast, accurate, ensemble; all by default), and `bf16`, the default with
     train.precision mixed_bfloat16 (only where the CPU has AMX or AVX512-BF16): test accuracy, best epoch and
     training time of each seed, and their median, min and max, because the seed alone moves the test accuracy
     by about 0.05 pp; and each one's inference cost (forward MFLOP, ONNX Runtime's images/s);

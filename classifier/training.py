@@ -26,31 +26,32 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 class ElasticDistortion(keras.layers.Layer):
-    """Simard et al.'s elastic distortion (2003): each image resampled, bilinearly, through its own smooth random
-    displacement field: uniform noise in [-1, 1] per pixel and axis, blurred by a Gaussian of SIGMA pixels and
-    scaled by `alpha` (their 34 moves a pixel by about 1.4 on average). Outside the image is black. Keras 3.15's
+    """Simard et al.'s elastic distortion (2003) of a batch of images (batch, height, width, channels): each image
+    resampled, bilinearly, through its own smooth random displacement field: uniform noise in [-1, 1] per pixel
+    and axis, blurred by a Gaussian of SIGMA pixels and scaled by `alpha` (at their 34, a pixel away from the
+    border moves about 1.4 pixels root mean square along each axis). Outside the image is black. Keras 3.15's
     RandomElasticTransform is not this: it moves every pixel along the diagonal (docs/experiments.md, round 7)."""
 
-    SIGMA = 4.0  # Simard et al.'s, for 28x28 digits
+    SIGMA = 4.0  # the blur's standard deviation in pixels: Simard et al.'s, for 28x28 digits
 
     def __init__(self, alpha: float, seed: int, **kwargs):
         super().__init__(**kwargs)
         self.alpha = alpha
         self.seed_generator = keras.random.SeedGenerator(seed)
-        taps = np.arange(-3 * self.SIGMA, 3 * self.SIGMA + 1)
-        gaussian = np.exp(-0.5 * (taps / self.SIGMA) ** 2)
-        self.kernel = (gaussian / gaussian.sum()).astype(np.float32)
+        offsets = np.arange(-3 * self.SIGMA, 3 * self.SIGMA + 1)
+        gaussian = np.exp(-0.5 * (offsets / self.SIGMA) ** 2)
+        # The blur as two depthwise filters, down the rows then along the columns, for both axes' noise at once.
+        down_rows = np.tile((gaussian / gaussian.sum()).astype(np.float32).reshape(-1, 1, 1, 1), (1, 1, 2, 1))
+        self._blur = (down_rows, down_rows.transpose(1, 0, 2, 3))
 
     def call(self, images, training=False):
         if not training:
             return images
         shape = tf.shape(images)
         batch, height, width = shape[0], shape[1], shape[2]
-        noise = keras.random.uniform([batch, height, width, 2], -1.0, 1.0, seed=self.seed_generator)
-        taps = len(self.kernel)
-        along_rows = tf.constant(self.kernel.reshape(taps, 1, 1, 1) * np.ones((1, 1, 2, 1), np.float32))
-        field = tf.nn.depthwise_conv2d(noise, along_rows, [1, 1, 1, 1], "SAME")
-        field = tf.nn.depthwise_conv2d(field, tf.transpose(along_rows, [1, 0, 2, 3]), [1, 1, 1, 1], "SAME")
+        field = keras.random.uniform([batch, height, width, 2], -1.0, 1.0, seed=self.seed_generator)
+        for blur in self._blur:
+            field = tf.nn.depthwise_conv2d(field, blur, [1, 1, 1, 1], "SAME")
         # Sample at (row + dy, column + dx) from the image framed by one black pixel; a point past the frame
         # lands on it, so it reads black.
         framed = tf.pad(tf.cast(images, tf.float32), [[0, 0], [1, 1], [1, 1], [0, 0]])
@@ -89,7 +90,7 @@ def augmentation_layers(p: Train) -> list[keras.layers.Layer]:
         layers.append(keras.layers.RandomTranslation(aug.shift, aug.shift, seed=p.seed + 1, **fill))
     if aug.zoom:
         layers.append(keras.layers.RandomZoom(aug.zoom, seed=p.seed + 2, **fill))
-    if aug.elastic:
+    if aug.elastic:  # seed + 5: the other layers keep the seeds they had before this one was added
         layers.append(ElasticDistortion(aug.elastic, seed=p.seed + 5))
     if aug.horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=p.seed + 3))

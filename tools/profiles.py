@@ -14,6 +14,8 @@ import sys
 
 from classifier import errors
 
+ACCURATE: dict[str, object] = {"train.epochs": 23, "train.early_stopping.patience": 23}  # see "accurate" below
+
 PROFILES: dict[str, dict[str, object]] = {
     # For quick experiments: half width, 2 epochs at batch 512 with a higher rate, no warm-up, and none of the
     # regularisers a 2-epoch run does not need (augmentation, dense dropout, label smoothing). Chosen by
@@ -36,18 +38,11 @@ PROFILES: dict[str, dict[str, object]] = {
     # Chosen by validation accuracy over an ensemble of three default models (train.ensemble: 3), as many epochs
     # in all, and over elastic distortion; 23 epochs rather than the 27 tried, to fit the 4x on the Intel Xeon:
     # docs/experiments.md, rounds 10 and 11.
-    "accurate": {
-        "train.epochs": 23,
-        "train.early_stopping.patience": 23,
-    },
+    "accurate": ACCURATE,
     # For the best accuracy within 10 times the reference's training time (issue 23): two accurate models (seeds
     # seed and seed+1000) saved as one .h5 that averages their softmax; twice the accurate profile's training and
     # inference. docs/experiments.md, round 11.
-    "ensemble": {
-        "train.epochs": 23,
-        "train.early_stopping.patience": 23,
-        "train.ensemble": 2,
-    },
+    "ensemble": {**ACCURATE, "train.ensemble": 2},
     # Fashion-MNIST (Zalando's clothes, MNIST's format): its class names and checksums, Debian's package
     # dataset-fashion-mnist as the local copy, then Zalando's mirror; and training settings for clothes, chosen by
     # validation accuracy (docs/experiments.md, rounds 8 to 10): no strided first convolution (3x3 convolutions

@@ -41,8 +41,8 @@ class Augmentation(Section):
     elastic: float = Field(
         ge=0,
         le=100,
-        description="elastic distortion (Simard et al. 2003): its strength alpha, a smooth random field of sigma "
-        "4 pixels times alpha (theirs: 34, about 1.4 pixels; 0: off)",
+        description="elastic distortion (Simard et al. 2003): its strength alpha, which scales a random "
+        "displacement field blurred by a Gaussian of 4 pixels (their 34: about 1.4 pixels RMS per axis; 0: off)",
     )
     horizontal_flip: bool = Field(
         description="random left-right mirroring (off for digits, where a mirrored 2 is no 2; on for clothes)"
